@@ -1,0 +1,96 @@
+//! The binary's entry point: load the configuration, start logging and run
+//! the chosen command.
+
+use std::process::ExitCode;
+
+use crate::cli::{Cli, Command};
+use crate::config::{Layers, Loaded};
+use crate::models::Registry;
+
+/// Run the command line. Errors become one line on stderr and exit code 1.
+pub fn run(cli: Cli) -> ExitCode {
+    let layers = Layers::from_process();
+    let loaded = layers.load();
+    crate::logging::init(&loaded.settings.log, cli.log_file.as_deref());
+    for problem in &loaded.problems {
+        tracing::warn!("{problem}");
+    }
+    let result = match cli.command {
+        None | Some(Command::Serve(_)) => crate::lsp::serve_stdio(layers),
+        Some(Command::Config) => {
+            print_config(&loaded, cli.json);
+            Ok(())
+        }
+        Some(Command::Models) => {
+            print_models(&loaded, cli.json);
+            Ok(())
+        }
+        Some(other) => {
+            Err(anyhow::anyhow!("`codegenie {}` is not available in this version of CodeGenie", command_name(&other)))
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("codegenie: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn command_name(c: &Command) -> &'static str {
+    match c {
+        Command::Serve(_) => "serve",
+        Command::Generate(_) => "generate",
+        Command::Explain(_) => "explain",
+        Command::Models => "models",
+        Command::Signup { .. } => "signup",
+        Command::Login { .. } => "login",
+        Command::Logout => "logout",
+        Command::Forgot { .. } => "forgot",
+        Command::Reset { .. } => "reset",
+        Command::Profile => "profile",
+        Command::History(_) => "history",
+        Command::Config => "config",
+        Command::Doctor => "doctor",
+    }
+}
+
+fn print_config(loaded: &Loaded, json: bool) {
+    let s = &loaded.settings;
+    if json {
+        let value = serde_json::json!({
+            "settings": s,
+            "dataDir": s.data_dir(),
+            "configFile": loaded.file,
+            "problems": loaded.problems.iter().map(|p| p.to_string()).collect::<Vec<_>>(),
+        });
+        println!("{}", serde_json::to_string_pretty(&value).unwrap_or_default());
+        return;
+    }
+    match &loaded.file {
+        Some(f) => println!("# config file: {}", f.display()),
+        None => println!("# config file: none"),
+    }
+    println!("# data directory: {}", s.data_dir().display());
+    for p in &loaded.problems {
+        println!("# problem: {p}");
+    }
+    print!("{}", s.to_redacted_toml());
+}
+
+fn print_models(loaded: &Loaded, json: bool) {
+    let (registry, _) = Registry::from_settings(&loaded.settings);
+    if json {
+        let value = serde_json::json!({
+            "models": registry.all().iter().map(|m| serde_json::json!({"id": m.id, "name": m.name, "repo": m.repo})).collect::<Vec<_>>(),
+            "default": registry.default_id(),
+        });
+        println!("{}", serde_json::to_string_pretty(&value).unwrap_or_default());
+        return;
+    }
+    for m in registry.all() {
+        let mark = if m.id == registry.default_id() { "*" } else { " " };
+        println!("{mark} {:<16} {:<32} {}", m.id, m.name, m.repo);
+    }
+}

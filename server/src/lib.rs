@@ -1,0 +1,11 @@
+//! CodeGenie: an AI coding assistant that lives inside the Language Server
+//! Protocol. The binary `codegenie` is a thin shell around this library.
+
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod documents;
+pub mod logging;
+pub mod lsp;
+pub mod models;
+pub mod prompt;

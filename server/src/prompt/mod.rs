@@ -1,0 +1,1 @@
+//! Finding the natural-language prompt in a comment.

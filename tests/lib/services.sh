@@ -1,0 +1,50 @@
+# Services the tests talk to, started on loopback and stopped on exit.
+# Each start_* function exports the variables the tests read. Sourced by
+# tests/run.
+
+_service_pids=()
+
+# A free TCP port on 127.0.0.1.
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+# Wait until 127.0.0.1:$1 accepts connections (up to $2 seconds, default 30).
+wait_port() {
+  local port=$1 limit=${2:-30} i
+  for ((i = 0; i < limit * 10; i++)); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then return 0; fi
+    sleep 0.1
+  done
+  echo "nothing is listening on 127.0.0.1:$port after ${limit}s" >&2
+  return 1
+}
+
+# Run a command in its own process group and remember it for services_stop.
+service_start() {
+  setsid "$@" &
+  _service_pids+=("$!")
+}
+
+services_stop() {
+  local pid
+  for pid in "${_service_pids[@]:-}"; do
+    [ -n "$pid" ] || continue
+    kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+  done
+  for pid in "${_service_pids[@]:-}"; do
+    [ -n "$pid" ] || continue
+    wait "$pid" 2>/dev/null || true
+  done
+  _service_pids=()
+}
+
+# A Python virtual environment under $CODEGENIE_TOOLS with the given packages.
+python_tools() {
+  local venv="$CODEGENIE_TOOLS/venv"
+  if [ ! -x "$venv/bin/python" ]; then
+    python3 -m venv "$venv"
+  fi
+  "$venv/bin/pip" install --quiet --disable-pip-version-check "$@"
+  export PATH="$venv/bin:$PATH"
+}
