@@ -1,1 +1,333 @@
 //! Finding the natural-language prompt in a comment.
+//!
+//! A small lexer walks the document from its start (so a marker inside a
+//! string, or a line inside a block comment, is classified correctly) up to
+//! the end of the comment under the cursor, and records every comment it
+//! meets. The prompt is the comment block at the cursor: a block comment, or
+//! a run of consecutive line comments with nothing else on their lines,
+//! with markers and doc-comment decorations stripped. The result says where
+//! generated code goes: the line after the block, at the block's
+//! indentation.
+
+pub mod syntax;
+
+use ropey::Rope;
+
+use crate::documents::line_index::line_text;
+use syntax::{Block, Str, Syntax};
+
+/// The prompt found at a cursor or selection.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CommentPrompt {
+    /// The prompt text, markers and decorations stripped, lines joined by `\n`.
+    pub text: String,
+    /// First and last line (zero-based, inclusive) of the comment block.
+    pub first_line: usize,
+    pub last_line: usize,
+    /// Where generated code goes: the line after the block.
+    pub insert_line: usize,
+    /// Indentation for the generated code (the comment's own).
+    pub indent: String,
+}
+
+/// What the lexer found on one line.
+#[derive(Clone, Debug, Default)]
+struct LineInfo {
+    /// Non-whitespace code (not comment) on this line.
+    has_code: bool,
+    /// Comment pieces on this line: (comment id, text without markers).
+    pieces: Vec<(usize, String)>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    Line,
+    Block,
+}
+
+#[derive(Clone, Copy, Debug)]
+enum State {
+    Code,
+    InBlock { block: Block, depth: u32, id: usize },
+    InString { string: Str },
+}
+
+/// Where the user asked: a cursor line, or whole lines of a selection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Target {
+    /// The prompt is the whole comment block under this line.
+    Cursor(usize),
+    /// The prompt is these lines (inclusive) of one comment block.
+    Lines(usize, usize),
+}
+
+impl Target {
+    /// The target for an editor range given as (line, column) pairs: a
+    /// range within one line is a cursor; a range ending at column 0 does
+    /// not include that line (that is how whole lines are selected).
+    pub fn from_range(start: (usize, usize), end: (usize, usize)) -> Self {
+        let (start, end) = if start <= end { (start, end) } else { (end, start) };
+        let end_line = if end.1 == 0 && end.0 > start.0 { end.0 - 1 } else { end.0 };
+        if end_line == start.0 { Target::Cursor(start.0) } else { Target::Lines(start.0, end_line) }
+    }
+}
+
+/// Find the comment prompt at `target`. `None` when it is not inside one
+/// comment block, or the comment says nothing (no letter or digit).
+pub fn find(rope: &Rope, language_id: &str, target: Target) -> Option<CommentPrompt> {
+    let (start, end) = match target {
+        Target::Cursor(l) => (l, l),
+        Target::Lines(a, b) => (a.min(b), a.max(b)),
+    };
+    let total = rope.len_lines();
+    if start >= total {
+        return None;
+    }
+    let syntax = syntax::for_language(language_id);
+    let mut lexer = Lexer::new(syntax);
+    let mut lines: Vec<LineInfo> = Vec::with_capacity(end + 2);
+    let mut texts: Vec<String> = Vec::with_capacity(end + 2);
+    // Lex up to the range, then on while the comment run may continue.
+    for n in 0..total {
+        if n > end {
+            let prev = &lines[n - 1];
+            let continuing = matches!(lexer.state, State::InBlock { .. })
+                || (!prev.has_code && prev.pieces.iter().any(|(id, _)| lexer.kinds[*id] == Kind::Line));
+            if !continuing {
+                break;
+            }
+        }
+        let text = line_text(rope, n);
+        let mut info = lexer.line(&text);
+        if n == 0 && text.starts_with("#!") {
+            // A shebang line is an instruction to the system, not a comment.
+            info = LineInfo { has_code: true, pieces: Vec::new() };
+        }
+        lines.push(info);
+        texts.push(text);
+    }
+
+    // The comment under the start of the range.
+    let id = lines[start].pieces.last().map(|(id, _)| *id)?;
+    let (first, last) = match lexer.kinds[id] {
+        Kind::Block => {
+            let first = (0..=start).rev().take_while(|&n| lines[n].pieces.iter().any(|(i, _)| *i == id)).last()?;
+            let last = (start..lines.len()).take_while(|&n| lines[n].pieces.iter().any(|(i, _)| *i == id)).last()?;
+            (first, last)
+        }
+        Kind::Line => {
+            let own_line = |n: usize| {
+                !lines[n].has_code && lines[n].pieces.len() == 1 && lexer.kinds[lines[n].pieces[0].0] == Kind::Line
+            };
+            if own_line(start) {
+                let first = (0..=start).rev().take_while(|&n| own_line(n)).last()?;
+                let last = (start..lines.len()).take_while(|&n| own_line(n)).last()?;
+                (first, last)
+            } else {
+                (start, start) // a trailing comment after code
+            }
+        }
+    };
+    // A selection must stay inside the block.
+    if end > last {
+        return None;
+    }
+    let (from, to) = match target {
+        Target::Cursor(_) => (first, last),
+        Target::Lines(..) => (start, end),
+    };
+    let raw: Vec<&str> = (from..=to)
+        .flat_map(|n| {
+            lines[n].pieces.iter().filter(|(i, _)| *i == id || lexer.kinds[id] == Kind::Line).map(|(_, t)| t.as_str())
+        })
+        .collect();
+    let text = clean(&raw, lexer.kinds[id]);
+    if !text.chars().any(char::is_alphanumeric) {
+        return None;
+    }
+    // The prompt covers the selected part; the code goes after the whole block.
+    let indent: String = texts[first].chars().take_while(|c| *c == ' ' || *c == '\t').collect();
+    Some(CommentPrompt { text, first_line: first, last_line: last, insert_line: last + 1, indent })
+}
+
+/// Strip decorations: doc-comment markers (`///`, `//!`, `/**`, ` * `,
+/// `#'`, `-- |`), box-drawing rules (`*****`, `-----`), and surrounding
+/// blank lines.
+fn clean(raw: &[&str], kind: Kind) -> String {
+    let mut out: Vec<String> = Vec::with_capacity(raw.len());
+    for piece in raw {
+        let mut t = piece.trim();
+        t = match kind {
+            // `///` `//!` `#'` `##` `-- |` `;;;` `%%`: the extra marker characters.
+            Kind::Line => t.trim_start_matches(['/', '#', '!', '\'', '-', ';', '%', '|']),
+            // `/**` `/*!` and Javadoc's leading ` * `; `**/` at the end.
+            Kind::Block => t.trim_start_matches(['*', '!']).trim_end_matches('*'),
+        }
+        .trim();
+        // A rule line (only punctuation) is decoration.
+        if !t.is_empty() && t.chars().all(|c| "*-=_#/~+".contains(c)) {
+            t = "";
+        }
+        out.push(t.to_owned());
+    }
+    let first = out.iter().position(|l| !l.is_empty()).unwrap_or(out.len());
+    let last = out.iter().rposition(|l| !l.is_empty()).map_or(first, |p| p + 1);
+    out[first..last].join("\n")
+}
+
+struct Lexer {
+    syntax: Syntax,
+    state: State,
+    /// Kind of each comment seen, by id.
+    kinds: Vec<Kind>,
+}
+
+impl Lexer {
+    fn new(syntax: Syntax) -> Self {
+        Self { syntax, state: State::Code, kinds: Vec::new() }
+    }
+
+    fn new_comment(&mut self, kind: Kind) -> usize {
+        self.kinds.push(kind);
+        self.kinds.len() - 1
+    }
+
+    /// Lex one line (without its line break), carrying state across lines.
+    fn line(&mut self, line: &str) -> LineInfo {
+        let chars: Vec<char> = line.chars().collect();
+        let mut info = LineInfo::default();
+        let mut i = 0;
+        // Text of the block comment being collected on this line.
+        let mut block_text = String::new();
+        while i < chars.len() {
+            match self.state {
+                State::InBlock { block, depth, id } => {
+                    if starts_with(&chars, i, block.close) {
+                        i += block.close.chars().count();
+                        if depth > 1 {
+                            block_text.push_str(block.close);
+                            self.state = State::InBlock { block, depth: depth - 1, id };
+                        } else {
+                            info.pieces.push((id, std::mem::take(&mut block_text)));
+                            self.state = State::Code;
+                        }
+                    } else if block.nested && starts_with(&chars, i, block.open) {
+                        i += block.open.chars().count();
+                        block_text.push_str(block.open);
+                        self.state = State::InBlock { block, depth: depth + 1, id };
+                    } else {
+                        block_text.push(chars[i]);
+                        i += 1;
+                    }
+                }
+                State::InString { string } => {
+                    if string.escapes && chars[i] == '\\' {
+                        i += 2;
+                    } else if starts_with(&chars, i, string.close) {
+                        i += string.close.chars().count();
+                        self.state = State::Code;
+                    } else {
+                        i += 1;
+                    }
+                }
+                State::Code => {
+                    let c = chars[i];
+                    if c.is_whitespace() {
+                        i += 1;
+                        continue;
+                    }
+                    let at_line_start = chars[..i].iter().all(|c| c.is_whitespace());
+                    let word_start = i == 0 || chars[i - 1].is_whitespace();
+                    match self.opener(&chars, i, at_line_start, word_start) {
+                        Some(Opener::Line(marker)) => {
+                            let id = self.new_comment(Kind::Line);
+                            let text: String = chars[i + marker.chars().count()..].iter().collect();
+                            info.pieces.push((id, text));
+                            i = chars.len();
+                        }
+                        Some(Opener::Block(block)) => {
+                            let id = self.new_comment(Kind::Block);
+                            i += block.open.chars().count();
+                            self.state = State::InBlock { block, depth: 1, id };
+                        }
+                        Some(Opener::Str(string)) => {
+                            if string.char_literal {
+                                match char_literal_len(&chars, i) {
+                                    Some(len) => i += len,
+                                    None => i += 1, // a lifetime or a quote in prose
+                                }
+                                info.has_code = true;
+                                continue;
+                            }
+                            i += string.open.chars().count();
+                            self.state = State::InString { string };
+                            info.has_code = true;
+                        }
+                        None => {
+                            info.has_code = true;
+                            i += 1;
+                        }
+                    }
+                }
+            }
+        }
+        match self.state {
+            State::InBlock { id, .. } => info.pieces.push((id, block_text)),
+            State::InString { string } if !string.multiline => self.state = State::Code,
+            _ => {}
+        }
+        info
+    }
+
+    /// The longest opener at `i`; blocks before line comments before strings
+    /// on a tie (Lua `--[[` over `--`).
+    fn opener(&self, chars: &[char], i: usize, at_line_start: bool, word_start: bool) -> Option<Opener> {
+        let mut best: Option<(usize, Opener)> = None;
+        let mut consider = |len: usize, o: Opener| {
+            if best.as_ref().is_none_or(|(l, _)| len > *l) {
+                best = Some((len, o));
+            }
+        };
+        for block in self.syntax.blocks {
+            if (!block.line_start || at_line_start) && starts_with(chars, i, block.open) {
+                consider(block.open.chars().count(), Opener::Block(*block));
+            }
+        }
+        if word_start || !self.syntax.line_needs_word_start {
+            for marker in self.syntax.line {
+                if starts_with(chars, i, marker) {
+                    consider(marker.chars().count(), Opener::Line(marker));
+                }
+            }
+        }
+        for string in self.syntax.strings {
+            if starts_with(chars, i, string.open) {
+                consider(string.open.chars().count(), Opener::Str(*string));
+            }
+        }
+        best.map(|(_, o)| o)
+    }
+}
+
+enum Opener {
+    Line(&'static str),
+    Block(Block),
+    Str(Str),
+}
+
+fn starts_with(chars: &[char], i: usize, pat: &str) -> bool {
+    (i..).zip(pat.chars()).all(|(j, p)| chars.get(j) == Some(&p))
+}
+
+/// Length of a character literal at `i` (`'a'`, `'\n'`, `'\u{1F600}'`), or
+/// `None` when the quote does not start one.
+fn char_literal_len(chars: &[char], i: usize) -> Option<usize> {
+    match chars.get(i + 1)? {
+        '\\' => (i + 3..(i + 13).min(chars.len())).find(|&j| chars[j] == '\'').map(|j| j - i + 1),
+        '\'' => None,
+        _ => (chars.get(i + 2) == Some(&'\'')).then_some(3),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,249 @@
+//! Fixture tests: `$0` marks the cursor; two `$0` mark a selection.
+
+use super::*;
+
+/// Parse a fixture into the text and the target.
+fn fixture(src: &str) -> (Rope, Target) {
+    let marks: Vec<usize> = src.match_indices("$0").map(|(i, _)| i).collect();
+    assert!(!marks.is_empty() && marks.len() <= 2, "fixture needs one or two $0 markers");
+    let text = src.replace("$0", "");
+    let pos = |byte: usize, nth: usize| {
+        let before = &src[..byte - 2 * nth];
+        let line = before.matches('\n').count();
+        let col = before.rsplit('\n').next().unwrap().chars().count();
+        (line, col)
+    };
+    let target = if marks.len() == 1 {
+        Target::Cursor(pos(marks[0], 0).0)
+    } else {
+        Target::from_range(pos(marks[0], 0), pos(marks[1], 1))
+    };
+    (Rope::from_str(&text), target)
+}
+
+/// Assert the prompt at the marker: its text, the insert line and indent.
+#[track_caller]
+fn check(lang: &str, src: &str, text: &str, insert_line: usize, indent: &str) {
+    let (rope, target) = fixture(src);
+    let got = find(&rope, lang, target).unwrap_or_else(|| panic!("no prompt found for {lang} in:\n{src}"));
+    assert_eq!(
+        (got.text.as_str(), got.insert_line, got.indent.as_str()),
+        (text, insert_line, indent),
+        "{lang}:\n{src}"
+    );
+}
+
+#[track_caller]
+fn none(lang: &str, src: &str) {
+    let (rope, target) = fixture(src);
+    assert_eq!(find(&rope, lang, target), None, "{lang}:\n{src}");
+}
+
+#[test]
+fn python_hash_comment_block_is_joined() {
+    check(
+        "python",
+        "import csv\n\n# read a CSV$0 file\n# and print the mean of column 2\nx = 1\n",
+        "read a CSV file\nand print the mean of column 2",
+        4,
+        "",
+    );
+}
+
+#[test]
+fn python_indented_comment_and_docstring() {
+    check("python", "def f():\n    # sort the $0list\n    pass\n", "sort the list", 2, "    ");
+    check(
+        "python",
+        "def f():\n    \"\"\"\n    Return the $0n-th prime.\n    \"\"\"\n",
+        "Return the n-th prime.",
+        4,
+        "    ",
+    );
+}
+
+#[test]
+fn python_hash_in_string_is_not_a_comment() {
+    none("python", "s = \"# not a $0prompt\"\n");
+    none("python", "s = '''\n# still a $0string\n'''\n");
+    check("python", "s = \"#\"  # trailing $0prompt\n", "trailing prompt", 1, "");
+}
+
+#[test]
+fn rust_line_doc_and_block_comments() {
+    check("rust", "fn main() {\n    // parse the $0args\n}\n", "parse the args", 2, "    ");
+    check("rust", "/// Adds two$0 numbers.\nfn add() {}\n", "Adds two numbers.", 1, "");
+    check("rust", "//! Crate $0docs\n", "Crate docs", 1, "");
+    check(
+        "rust",
+        "/**\n * Compute the\n * fibonacci$0 numbers\n */\nfn x() {}\n",
+        "Compute the\nfibonacci numbers",
+        4,
+        "",
+    );
+    // Nested block comments.
+    check("rust", "/* outer /* inner */ still$0 outer */\n", "outer /* inner */ still outer", 1, "");
+    // A lifetime is not a character literal; the comment after it is found.
+    check("rust", "fn f<'a>(x: &'a str) {} // lifetime $0ok\n", "lifetime ok", 1, "");
+    none("rust", "let s = \"// not a $0comment\";\n");
+    none("rust", "let c = '\"'; let s = \"// no$0\";\n");
+}
+
+#[test]
+fn c_family() {
+    for lang in ["c", "cpp", "java", "csharp", "kotlin", "scala", "swift", "go", "javascript", "typescript", "dart"] {
+        check(lang, "int x;\n  // allocate a $0buffer\nint y;\n", "allocate a buffer", 2, "  ");
+        check(lang, "/* read$0 input */\n", "read input", 1, "");
+        none(lang, "s = \"// nope$0\";\n");
+    }
+}
+
+#[test]
+fn javascript_template_strings_span_lines() {
+    none("javascript", "const s = `\n// inside a $0template\n`;\n");
+    check("typescript", "const s = `x`; // after $0template\n", "after template", 1, "");
+}
+
+#[test]
+fn go_raw_string() {
+    none("go", "var s = `\n// raw $0string\n`\n");
+}
+
+#[test]
+fn ruby_shell_yaml_r_perl() {
+    check("ruby", "# make a $0hash\nh = {}\n", "make a hash", 1, "");
+    check("ruby", "=begin\nlong $0comment\n=end\n", "long comment", 3, "");
+    check("shellscript", "#!/bin/bash\n# list $0files\n", "list files", 2, "");
+    none("shellscript", "#!/bin/bash$0\n");
+    none("shellscript", "echo ${#arr[@]}$0\n");
+    none("shellscript", "echo \"# no$0\"\n");
+    check("yaml", "key: value\n# add a $0service\n", "add a service", 2, "");
+    check("r", "#' Roxygen $0docs\nf <- function() {}\n", "Roxygen docs", 1, "");
+    check("perl", "my $n = $#arr; # count $0them\n", "count them", 1, "");
+}
+
+#[test]
+fn lua_haskell_sql_dashes() {
+    check("lua", "-- print a $0table\n", "print a table", 1, "");
+    check("lua", "--[[\nblock $0comment\n]]\nx = 1\n", "block comment", 3, "");
+    check("haskell", "-- | Haddock $0docs\nf = 1\n", "Haddock docs", 1, "");
+    check("haskell", "{- nested {- inner -} $0outer -}\n", "nested {- inner -} outer", 1, "");
+    check("sql", "-- select all $0users\nSELECT 1;\n", "select all users", 1, "");
+    check("sql", "/* join $0orders */\n", "join orders", 1, "");
+    none("sql", "SELECT '-- not a $0comment';\n");
+}
+
+#[test]
+fn php_html_css_markdown() {
+    check("php", "<?php\n# hash $0style\n// slash style\n", "hash style\nslash style", 3, "");
+    check("html", "<div>\n  <!-- a nav $0bar -->\n</div>\n", "a nav bar", 2, "  ");
+    check("html", "<!--\n  a $0footer\n-->\n", "a footer", 3, "");
+    check("css", ".a {}\n/* dark $0mode */\n", "dark mode", 2, "");
+    check("markdown", "<!-- table of $0contents -->\n", "table of contents", 1, "");
+}
+
+#[test]
+fn lisp_erlang_latex_matlab_vb_and_more() {
+    check("clojure", ";; make a $0map\n", "make a map", 1, "");
+    check("erlang", "%% spawn a $0process\n", "spawn a process", 1, "");
+    check("latex", "% a $0table\n", "a table", 1, "");
+    check("matlab", "% plot a $0sine\n", "plot a sine", 1, "");
+    check("vb", "' open a $0file\n", "open a file", 1, "");
+    check("ocaml", "(* fold a $0list *)\n", "fold a list", 1, "");
+    check("fsharp", "// pipe $0it\n", "pipe it", 1, "");
+    check("julia", "#= multi $0line =#\n", "multi line", 1, "");
+    check("powershell", "<# get $0processes #>\n", "get processes", 1, "");
+    check("elixir", "# a $0genserver\n", "a genserver", 1, "");
+    check("dockerfile", "# install $0deps\nRUN true\n", "install deps", 1, "");
+    check("toml", "# a $0table\n[a]\n", "a table", 1, "");
+    check("terraform", "// an s3 $0bucket\n", "an s3 bucket", 1, "");
+    check("zig", "// an $0allocator\n", "an allocator", 1, "");
+}
+
+#[test]
+fn unknown_language_uses_fallback() {
+    check("brainfsck", "// do $0it\n", "do it", 1, "");
+    check("unknownlang", "# do $0it\n", "do it", 1, "");
+    check("unknownlang", "-- do $0it\n", "do it", 1, "");
+    none("unknownlang", "x = \"# not $0this\"\n");
+    assert!(!syntax::is_known("unknownlang"));
+    assert!(syntax::is_known("Python"));
+}
+
+#[test]
+fn plain_code_and_empty_comments_are_not_prompts() {
+    none("python", "x = 1$0\n");
+    none("python", "#\n#$0\n");
+    none("c", "/*************$0*/\n");
+    none("python", "# prompt\n\n$0\n");
+    none("python", "$0");
+}
+
+#[test]
+fn decorations_and_rules_are_stripped() {
+    check("c", "/*******************\n * Draw a $0box\n *******************/\n", "Draw a box", 3, "");
+    check("python", "###########\n# banner $0text\n###########\n", "banner text", 3, "");
+}
+
+#[test]
+fn separate_blocks_are_separate_prompts() {
+    check("python", "# first\n\n# second $0one\nx\n", "second one", 3, "");
+    // Code between comments splits the run.
+    check("python", "# first\nx = 1\n# second $0one\n", "second one", 3, "");
+    // A trailing comment is its own prompt.
+    check("python", "# above\nx = 1  # beside $0x\n# below\n", "beside x", 2, "");
+}
+
+#[test]
+fn selections_inside_a_comment() {
+    check("python", "# one\n# $0two\n# three$0\n# four\nx\n", "two\nthree", 4, "");
+    // Whole lines selected: ends at column 0 of the next line.
+    check("python", "$0# one\n# two\n$0x = 1\n", "one\ntwo", 2, "");
+    // Leaving the comment: no prompt.
+    none("python", "# one$0\nx = 1$0\n");
+}
+
+#[test]
+fn crlf_tabs_and_unicode() {
+    check("python", "x = 1\r\n\t# 日本語で$0 説明 😀\r\ny = 2\r\n", "日本語で 説明 😀", 2, "\t");
+    check("javascript", "// émoji 😀 $0here", "émoji 😀 here", 1, "");
+}
+
+#[test]
+fn comment_on_the_last_line_without_newline() {
+    let (rope, target) = fixture("x = 1\n# at the $0end");
+    let p = find(&rope, "python", target).unwrap();
+    assert_eq!(p.insert_line, 2);
+    assert_eq!(rope.len_lines(), 2);
+}
+
+#[test]
+fn twenty_languages_are_known() {
+    let langs = [
+        "rust",
+        "python",
+        "javascript",
+        "typescript",
+        "go",
+        "java",
+        "c",
+        "cpp",
+        "csharp",
+        "kotlin",
+        "swift",
+        "ruby",
+        "php",
+        "lua",
+        "shellscript",
+        "sql",
+        "haskell",
+        "html",
+        "css",
+        "yaml",
+        "r",
+        "scala",
+    ];
+    for l in langs {
+        assert!(syntax::is_known(l), "{l}");
+    }
+}

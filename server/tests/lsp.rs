@@ -1,0 +1,300 @@
+//! The language server in-process, over an in-memory pipe, driven by the
+//! scripted client: whole replies are compared.
+
+use codegenie::config::Layers;
+use codegenie_e2e::LspClient;
+use pretty_assertions::assert_eq;
+use serde_json::{Value, json};
+
+/// A server with nothing configured, and a client talking to it.
+fn start() -> LspClient {
+    start_with(Layers::default())
+}
+
+fn start_with(layers: Layers) -> LspClient {
+    let (client_io, server_io) = tokio::io::duplex(1 << 20);
+    let (server_read, server_write) = tokio::io::split(server_io);
+    tokio::spawn(codegenie::lsp::serve(server_read, server_write, layers));
+    let (client_read, client_write) = tokio::io::split(client_io);
+    LspClient::over(client_read, client_write)
+}
+
+const COMMANDS: [&str; 10] = [
+    "codegenie.generate",
+    "codegenie.explain",
+    "codegenie.signup",
+    "codegenie.login",
+    "codegenie.logout",
+    "codegenie.forgotPassword",
+    "codegenie.resetPassword",
+    "codegenie.profile",
+    "codegenie.history",
+    "codegenie.models",
+];
+
+#[tokio::test]
+async fn initialize_advertises_the_capabilities() {
+    let client = start();
+    let result = client.initialize(json!({}), &["utf-8", "utf-16"]).await;
+    assert_eq!(
+        result,
+        json!({
+            "capabilities": {
+                "positionEncoding": "utf-8",
+                "textDocumentSync": {"openClose": true, "change": 2},
+                "codeActionProvider": {
+                    "codeActionKinds": ["refactor.codegenie", "refactor.codegenie.generate", "refactor.codegenie.explain"],
+                    "resolveProvider": false
+                },
+                "executeCommandProvider": {"commands": COMMANDS, "workDoneProgress": true}
+            },
+            "serverInfo": {"name": "codegenie", "version": env!("CARGO_PKG_VERSION")}
+        })
+    );
+}
+
+#[tokio::test]
+async fn utf16_unless_utf8_is_offered() {
+    for offered in [&[][..], &["utf-16"], &["utf-32", "utf-16"]] {
+        let client = start();
+        let result = client.initialize(json!({}), offered).await;
+        assert_eq!(result["capabilities"]["positionEncoding"], "utf-16", "offered {offered:?}");
+    }
+}
+
+fn titles(actions: &Value) -> Vec<String> {
+    actions.as_array().unwrap().iter().map(|a| a["title"].as_str().unwrap().to_owned()).collect()
+}
+
+async fn code_actions(client: &LspClient, uri: &str, range: Value, only: Option<Value>) -> Value {
+    let mut context = json!({"diagnostics": []});
+    if let Some(only) = only {
+        context["only"] = only;
+    }
+    client
+        .request("textDocument/codeAction", json!({"textDocument": {"uri": uri}, "range": range, "context": context}))
+        .await
+        .unwrap()
+}
+
+fn range(l1: u32, c1: u32, l2: u32, c2: u32) -> Value {
+    json!({"start": {"line": l1, "character": c1}, "end": {"line": l2, "character": c2}})
+}
+
+#[tokio::test]
+async fn code_actions_on_a_comment_offer_every_model() {
+    let client = start();
+    client.initialize(json!({}), &["utf-16"]).await;
+    client.open("file:///w/a.py", "python", 7, "import csv\n# read a CSV and print the mean of column 2\n").await;
+    let actions = code_actions(&client, "file:///w/a.py", range(1, 5, 1, 5), None).await;
+    assert_eq!(
+        titles(&actions),
+        [
+            "CodeGenie: Generate code from comment",
+            "CodeGenie: Generate with phi-2",
+            "CodeGenie: Generate with gemma",
+            "CodeGenie: Generate with stable-code",
+            "CodeGenie: Generate with replit-code",
+        ]
+    );
+    assert_eq!(
+        actions[0],
+        json!({
+            "title": "CodeGenie: Generate code from comment",
+            "kind": "refactor.codegenie.generate",
+            "command": {
+                "title": "CodeGenie: Generate code from comment",
+                "command": "codegenie.generate",
+                "arguments": [{"uri": "file:///w/a.py", "range": range(1, 5, 1, 5), "version": 7}]
+            }
+        })
+    );
+    assert_eq!(actions[1]["command"]["arguments"][0]["model"], "phi-2");
+}
+
+#[tokio::test]
+async fn code_actions_on_selections_and_plain_code() {
+    let client = start();
+    client.initialize(json!({}), &["utf-16"]).await;
+    let text = "fn main() {\n    // sum the numbers\n    let x = 1;\n}\n";
+    client.open("file:///w/m.rs", "rust", 1, text).await;
+    // Plain code, no selection: nothing.
+    assert_eq!(code_actions(&client, "file:///w/m.rs", range(2, 6, 2, 6), None).await, json!([]));
+    // A selection of code: explain only.
+    let actions = code_actions(&client, "file:///w/m.rs", range(2, 4, 2, 14), None).await;
+    assert_eq!(titles(&actions), ["CodeGenie: Explain selection"]);
+    assert_eq!(actions[0]["kind"], "refactor.codegenie.explain");
+    assert_eq!(actions[0]["command"]["command"], "codegenie.explain");
+    // A selection inside the comment: generate (every model) and explain.
+    let actions = code_actions(&client, "file:///w/m.rs", range(1, 7, 1, 22), None).await;
+    assert_eq!(titles(&actions).len(), 6);
+    assert_eq!(titles(&actions).last().unwrap(), "CodeGenie: Explain selection");
+    // A whitespace-only selection explains nothing (it is on the comment line, so generate stays).
+    let actions = code_actions(&client, "file:///w/m.rs", range(1, 0, 1, 4), None).await;
+    assert_eq!(titles(&actions).len(), 5);
+    assert!(!titles(&actions).contains(&"CodeGenie: Explain selection".to_owned()));
+    // Kind filters.
+    let only_quickfix = code_actions(&client, "file:///w/m.rs", range(1, 7, 1, 22), Some(json!(["quickfix"]))).await;
+    assert_eq!(only_quickfix, json!([]));
+    let only_explain =
+        code_actions(&client, "file:///w/m.rs", range(1, 7, 1, 22), Some(json!(["refactor.codegenie.explain"]))).await;
+    assert_eq!(titles(&only_explain), ["CodeGenie: Explain selection"]);
+    let refactor = code_actions(&client, "file:///w/m.rs", range(1, 7, 1, 22), Some(json!(["refactor"]))).await;
+    assert_eq!(titles(&refactor).len(), 6);
+    // Unknown documents: no actions, no error.
+    assert_eq!(code_actions(&client, "file:///w/none.rs", range(0, 0, 0, 0), None).await, Value::Null);
+}
+
+#[tokio::test]
+async fn incremental_edits_in_utf16_keep_positions_right() {
+    let client = start();
+    client.initialize(json!({}), &["utf-16"]).await;
+    client.open("file:///w/e.ts", "typescript", 1, "const s = \"😀\";\n").await;
+    // Type a comment after the emoji string: columns count UTF-16 units.
+    client
+        .notify(
+            "textDocument/didChange",
+            json!({"textDocument": {"uri": "file:///w/e.ts", "version": 2},
+                   "contentChanges": [{"range": range(0, 15, 0, 15), "text": " // fetch the user"}]}),
+        )
+        .await;
+    let actions = code_actions(&client, "file:///w/e.ts", range(0, 20, 0, 20), None).await;
+    assert_eq!(titles(&actions)[0], "CodeGenie: Generate code from comment");
+    assert_eq!(actions[0]["command"]["arguments"][0]["version"], 2);
+    // The line after it has no comment.
+    let actions = code_actions(&client, "file:///w/e.ts", range(1, 0, 1, 0), None).await;
+    assert_eq!(actions, json!([]));
+}
+
+#[tokio::test]
+async fn utf8_positions_when_negotiated() {
+    let client = start();
+    client.initialize(json!({}), &["utf-8"]).await;
+    client.open("file:///w/u.py", "python", 1, "x = '日本'\n").await;
+    // '日本' is 6 bytes; append a trailing comment at the end of the line, byte 12.
+    client
+        .notify(
+            "textDocument/didChange",
+            json!({"textDocument": {"uri": "file:///w/u.py", "version": 2},
+                   "contentChanges": [{"range": range(0, 12, 0, 12), "text": "  # say hi"}]}),
+        )
+        .await;
+    let actions = code_actions(&client, "file:///w/u.py", range(0, 16, 0, 16), None).await;
+    assert_eq!(titles(&actions).len(), 5, "{actions:#}");
+    // Byte 10 is inside '本': clamped to its start, inside the string.
+    client
+        .notify(
+            "textDocument/didChange",
+            json!({"textDocument": {"uri": "file:///w/u.py", "version": 3},
+                   "contentChanges": [{"range": range(0, 0, 0, 99), "text": "x = '日本'"}]}),
+        )
+        .await;
+    let actions = code_actions(&client, "file:///w/u.py", range(0, 10, 0, 10), None).await;
+    assert_eq!(actions, json!([]));
+}
+
+#[tokio::test]
+async fn commands_validate_and_fail_clearly() {
+    let client = start();
+    client.initialize(json!({}), &["utf-16"]).await;
+    client.open("file:///w/a.py", "python", 3, "# hello\n").await;
+    let exec = |command: &str, args: Value| {
+        let params = json!({"command": command, "arguments": args});
+        client.request("workspace/executeCommand", params)
+    };
+
+    let models = exec("codegenie.models", json!([{}])).await.unwrap();
+    assert_eq!(models["default"], "deepseek-coder");
+    assert_eq!(models["models"].as_array().unwrap().len(), 5);
+    assert_eq!(
+        models["models"][0],
+        json!({"id": "deepseek-coder", "name": "DeepSeek-Coder 1.3B Instruct", "repo": "deepseek-ai/deepseek-coder-1.3b-instruct"})
+    );
+    // No argument at all reads as {}.
+    assert_eq!(exec("codegenie.models", json!([])).await.unwrap(), models);
+
+    let err = exec("codegenie.nope", json!([{}])).await.unwrap_err();
+    assert_eq!(err["code"], -32602);
+    assert!(err["message"].as_str().unwrap().contains("unknown command `codegenie.nope`"), "{err}");
+
+    let err = exec("codegenie.generate", json!(["not an object"])).await.unwrap_err();
+    assert_eq!(err["code"], -32602);
+    let err = exec("codegenie.generate", json!([{"uri": "file:///w/a.py"}])).await.unwrap_err();
+    assert!(err["message"].as_str().unwrap().contains("{uri, range, model?}"), "{err}");
+
+    let target = |model: &str, uri: &str, version: i32| json!([{"uri": uri, "range": range(0, 2, 0, 2), "model": model, "version": version}]);
+    let err = exec("codegenie.generate", target("gpt-9", "file:///w/a.py", 3)).await.unwrap_err();
+    assert_eq!(err["code"], -32602);
+    let message = err["message"].as_str().unwrap();
+    assert!(message.contains("unknown model `gpt-9`") && message.contains("deepseek-coder, phi-2"), "{message}");
+
+    let err = exec("codegenie.explain", target("phi-2", "file:///w/closed.py", 1)).await.unwrap_err();
+    assert!(err["message"].as_str().unwrap().contains("is not open"), "{err}");
+
+    let err = exec("codegenie.generate", target("phi-2", "file:///w/a.py", 2)).await.unwrap_err();
+    assert!(err["message"].as_str().unwrap().contains("document changed"), "{err}");
+
+    // Capabilities this server does not have yet fail clearly, never succeed.
+    let err = exec("codegenie.login", json!([{"email": "a@b.c", "password": "x"}])).await.unwrap_err();
+    assert_eq!(err["code"], -32803);
+    assert!(err["message"].as_str().unwrap().contains("`codegenie.login` is not supported"), "{err}");
+    let err = exec("codegenie.history", json!([{}])).await.unwrap_err();
+    assert_eq!(err["code"], -32803);
+}
+
+#[tokio::test]
+async fn malformed_requests_get_errors_and_the_server_lives_on() {
+    let client = start();
+    client.initialize(json!({}), &["utf-16"]).await;
+    let err = client.request("textDocument/unheardOf", json!({})).await.unwrap_err();
+    assert_eq!(err["code"], -32601);
+    let err = client.request("textDocument/codeAction", json!({"textDocument": 5})).await.unwrap_err();
+    assert_eq!(err["code"], -32602);
+    // Changes to a document that is not open are ignored.
+    client
+        .notify(
+            "textDocument/didChange",
+            json!({"textDocument": {"uri": "file:///nope", "version": 2}, "contentChanges": [{"text": "x"}]}),
+        )
+        .await;
+    // Garbage bytes, then a valid request: still answered.
+    client.send_bytes(b"Content-Length: 9\r\n\r\n{garbage}").await;
+    let models = client.request("workspace/executeCommand", json!({"command": "codegenie.models"})).await;
+    assert!(models.is_ok(), "{models:?}");
+}
+
+#[tokio::test]
+async fn editor_settings_choose_the_default_model() {
+    let client = start();
+    client.initialize(json!({"codegenie": {"model": "phi-2"}}), &["utf-16"]).await;
+    client.open("file:///w/a.lua", "lua", 1, "-- print hello\n").await;
+    let actions = code_actions(&client, "file:///w/a.lua", range(0, 3, 0, 3), None).await;
+    assert_eq!(titles(&actions)[1], "CodeGenie: Generate with deepseek-coder");
+    assert!(!titles(&actions).contains(&"CodeGenie: Generate with phi-2".to_owned()));
+
+    client.notify("workspace/didChangeConfiguration", json!({"settings": {"codegenie": {"model": "gemma"}}})).await;
+    let models = client.request("workspace/executeCommand", json!({"command": "codegenie.models"})).await.unwrap();
+    assert_eq!(models["default"], "gemma");
+
+    // A bad value is reported with its key; the rest still applies.
+    let from = client.inbox().len();
+    client
+        .notify(
+            "workspace/didChangeConfiguration",
+            json!({"settings": {"codegenie": {"model": "stable-code", "http": {"max_retries": "lots"}}}}),
+        )
+        .await;
+    let (_, msg) = client.wait_for("window/showMessage", from).await;
+    assert_eq!(msg["params"]["type"], 2);
+    let text = msg["params"]["message"].as_str().unwrap();
+    assert!(text.contains("http.max_retries") && text.contains("editor settings"), "{text}");
+    let models = client.request("workspace/executeCommand", json!({"command": "codegenie.models"})).await.unwrap();
+    assert_eq!(models["default"], "stable-code");
+}
+
+#[tokio::test]
+async fn shutdown_then_exit() {
+    let client = start();
+    client.initialize(json!({}), &[]).await;
+    assert_eq!(client.shutdown().await, None);
+}
