@@ -86,9 +86,8 @@ pub fn find(rope: &Rope, language_id: &str, target: Target) -> Option<CommentPro
     let syntax = syntax::for_language(language_id);
     let mut lexer = Lexer::new(syntax);
     let mut lines: Vec<LineInfo> = Vec::with_capacity(end + 2);
-    let mut texts: Vec<String> = Vec::with_capacity(end + 2);
     // Lex up to the range, then on while the comment run may continue.
-    for n in 0..total {
+    for (n, slice) in rope.lines().enumerate() {
         if n > end {
             let prev = &lines[n - 1];
             let continuing = matches!(lexer.state, State::InBlock { .. })
@@ -97,14 +96,14 @@ pub fn find(rope: &Rope, language_id: &str, target: Target) -> Option<CommentPro
                 break;
             }
         }
-        let text = line_text(rope, n);
-        let mut info = lexer.line(&text);
+        let text: std::borrow::Cow<str> = slice.into();
+        let text = text.trim_end_matches(['\n', '\r']);
+        let mut info = lexer.line(text);
         if n == 0 && text.starts_with("#!") {
             // A shebang line is an instruction to the system, not a comment.
             info = LineInfo { has_code: true, pieces: Vec::new() };
         }
         lines.push(info);
-        texts.push(text);
     }
 
     // The comment under the start of the range.
@@ -146,7 +145,7 @@ pub fn find(rope: &Rope, language_id: &str, target: Target) -> Option<CommentPro
         return None;
     }
     // The prompt covers the selected part; the code goes after the whole block.
-    let indent: String = texts[first].chars().take_while(|c| *c == ' ' || *c == '\t').collect();
+    let indent: String = line_text(rope, first).chars().take_while(|c| *c == ' ' || *c == '\t').collect();
     Some(CommentPrompt { text, first_line: first, last_line: last, insert_line: last + 1, indent })
 }
 
@@ -180,11 +179,25 @@ struct Lexer {
     state: State,
     /// Kind of each comment seen, by id.
     kinds: Vec<Kind>,
+    /// First bytes of every opener: anything else is plain code.
+    starts: [bool; 256],
 }
 
 impl Lexer {
     fn new(syntax: Syntax) -> Self {
-        Self { syntax, state: State::Code, kinds: Vec::new() }
+        let mut starts = [false; 256];
+        let firsts = syntax
+            .line
+            .iter()
+            .copied()
+            .chain(syntax.blocks.iter().map(|b| b.open))
+            .chain(syntax.strings.iter().map(|s| s.open));
+        for opener in firsts {
+            if let Some(b) = opener.as_bytes().first() {
+                starts[*b as usize] = true;
+            }
+        }
+        Self { syntax, state: State::Code, kinds: Vec::new(), starts }
     }
 
     fn new_comment(&mut self, kind: Kind) -> usize {
@@ -193,78 +206,83 @@ impl Lexer {
     }
 
     /// Lex one line (without its line break), carrying state across lines.
+    /// Works on bytes: every marker is ASCII, and ASCII bytes never occur
+    /// inside a multi-byte UTF-8 character, so byte offsets found here are
+    /// always character boundaries.
     fn line(&mut self, line: &str) -> LineInfo {
-        let chars: Vec<char> = line.chars().collect();
+        let bytes = line.as_bytes();
         let mut info = LineInfo::default();
         let mut i = 0;
-        // Text of the block comment being collected on this line.
-        let mut block_text = String::new();
-        while i < chars.len() {
+        // Where the text of a block comment starts on this line.
+        let mut block_from = 0;
+        let mut seen_code = false;
+        while i < bytes.len() {
             match self.state {
                 State::InBlock { block, depth, id } => {
-                    if starts_with(&chars, i, block.close) {
-                        i += block.close.chars().count();
+                    if bytes[i..].starts_with(block.close.as_bytes()) {
                         if depth > 1 {
-                            block_text.push_str(block.close);
                             self.state = State::InBlock { block, depth: depth - 1, id };
                         } else {
-                            info.pieces.push((id, std::mem::take(&mut block_text)));
+                            info.pieces.push((id, line[block_from..i].to_owned()));
                             self.state = State::Code;
                         }
-                    } else if block.nested && starts_with(&chars, i, block.open) {
-                        i += block.open.chars().count();
-                        block_text.push_str(block.open);
+                        i += block.close.len();
+                    } else if block.nested && bytes[i..].starts_with(block.open.as_bytes()) {
+                        i += block.open.len();
                         self.state = State::InBlock { block, depth: depth + 1, id };
                     } else {
-                        block_text.push(chars[i]);
                         i += 1;
                     }
                 }
                 State::InString { string } => {
-                    if string.escapes && chars[i] == '\\' {
+                    if string.escapes && bytes[i] == b'\\' {
                         i += 2;
-                    } else if starts_with(&chars, i, string.close) {
-                        i += string.close.chars().count();
+                    } else if bytes[i..].starts_with(string.close.as_bytes()) {
+                        i += string.close.len();
                         self.state = State::Code;
                     } else {
                         i += 1;
                     }
                 }
                 State::Code => {
-                    let c = chars[i];
-                    if c.is_whitespace() {
+                    let c = bytes[i];
+                    if c.is_ascii_whitespace() {
                         i += 1;
                         continue;
                     }
-                    let at_line_start = chars[..i].iter().all(|c| c.is_whitespace());
-                    let word_start = i == 0 || chars[i - 1].is_whitespace();
-                    match self.opener(&chars, i, at_line_start, word_start) {
+                    if !self.starts[c as usize] {
+                        info.has_code = true;
+                        seen_code = true;
+                        i += 1;
+                        continue;
+                    }
+                    let word_start = i == 0 || bytes[i - 1].is_ascii_whitespace();
+                    match self.opener(&bytes[i..], !seen_code, word_start) {
                         Some(Opener::Line(marker)) => {
                             let id = self.new_comment(Kind::Line);
-                            let text: String = chars[i + marker.chars().count()..].iter().collect();
-                            info.pieces.push((id, text));
-                            i = chars.len();
+                            info.pieces.push((id, line[i + marker.len()..].to_owned()));
+                            i = bytes.len();
                         }
                         Some(Opener::Block(block)) => {
                             let id = self.new_comment(Kind::Block);
-                            i += block.open.chars().count();
+                            i += block.open.len();
+                            block_from = i;
                             self.state = State::InBlock { block, depth: 1, id };
                         }
                         Some(Opener::Str(string)) => {
+                            info.has_code = true;
+                            seen_code = true;
                             if string.char_literal {
-                                match char_literal_len(&chars, i) {
-                                    Some(len) => i += len,
-                                    None => i += 1, // a lifetime or a quote in prose
-                                }
-                                info.has_code = true;
+                                // A lifetime or a quote in prose is plain code.
+                                i += char_literal_len(&line[i..]).unwrap_or(1);
                                 continue;
                             }
-                            i += string.open.chars().count();
+                            i += string.open.len();
                             self.state = State::InString { string };
-                            info.has_code = true;
                         }
                         None => {
                             info.has_code = true;
+                            seen_code = true;
                             i += 1;
                         }
                     }
@@ -272,16 +290,16 @@ impl Lexer {
             }
         }
         match self.state {
-            State::InBlock { id, .. } => info.pieces.push((id, block_text)),
+            State::InBlock { id, .. } => info.pieces.push((id, line[block_from.min(line.len())..].to_owned())),
             State::InString { string } if !string.multiline => self.state = State::Code,
             _ => {}
         }
         info
     }
 
-    /// The longest opener at `i`; blocks before line comments before strings
-    /// on a tie (Lua `--[[` over `--`).
-    fn opener(&self, chars: &[char], i: usize, at_line_start: bool, word_start: bool) -> Option<Opener> {
+    /// The longest opener at the start of `rest`; blocks before line
+    /// comments before strings on a tie (Lua `--[[` over `--`).
+    fn opener(&self, rest: &[u8], at_line_start: bool, word_start: bool) -> Option<Opener> {
         let mut best: Option<(usize, Opener)> = None;
         let mut consider = |len: usize, o: Opener| {
             if best.as_ref().is_none_or(|(l, _)| len > *l) {
@@ -289,20 +307,20 @@ impl Lexer {
             }
         };
         for block in self.syntax.blocks {
-            if (!block.line_start || at_line_start) && starts_with(chars, i, block.open) {
-                consider(block.open.chars().count(), Opener::Block(*block));
+            if (!block.line_start || at_line_start) && rest.starts_with(block.open.as_bytes()) {
+                consider(block.open.len(), Opener::Block(*block));
             }
         }
         if word_start || !self.syntax.line_needs_word_start {
             for marker in self.syntax.line {
-                if starts_with(chars, i, marker) {
-                    consider(marker.chars().count(), Opener::Line(marker));
+                if rest.starts_with(marker.as_bytes()) {
+                    consider(marker.len(), Opener::Line(marker));
                 }
             }
         }
         for string in self.syntax.strings {
-            if starts_with(chars, i, string.open) {
-                consider(string.open.chars().count(), Opener::Str(*string));
+            if rest.starts_with(string.open.as_bytes()) {
+                consider(string.open.len(), Opener::Str(*string));
             }
         }
         best.map(|(_, o)| o)
@@ -315,17 +333,14 @@ enum Opener {
     Str(Str),
 }
 
-fn starts_with(chars: &[char], i: usize, pat: &str) -> bool {
-    (i..).zip(pat.chars()).all(|(j, p)| chars.get(j) == Some(&p))
-}
-
-/// Length of a character literal at `i` (`'a'`, `'\n'`, `'\u{1F600}'`), or
-/// `None` when the quote does not start one.
-fn char_literal_len(chars: &[char], i: usize) -> Option<usize> {
-    match chars.get(i + 1)? {
-        '\\' => (i + 3..(i + 13).min(chars.len())).find(|&j| chars[j] == '\'').map(|j| j - i + 1),
-        '\'' => None,
-        _ => (chars.get(i + 2) == Some(&'\'')).then_some(3),
+/// Byte length of a character literal at the start of `rest` (`'a'`,
+/// `'é'`, `'\n'`, `'\u{1F600}'`), or `None` when the quote starts none.
+fn char_literal_len(rest: &str) -> Option<usize> {
+    let mut chars = rest.char_indices().skip(1);
+    match chars.next()? {
+        (_, '\\') => chars.take(11).find(|(_, c)| *c == '\'').map(|(j, _)| j + 1),
+        (_, '\'') => None,
+        _ => chars.next().filter(|(_, c)| *c == '\'').map(|(j, _)| j + 1),
     }
 }
 
