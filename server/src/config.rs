@@ -101,6 +101,7 @@ pub struct Settings {
     pub mongodb: MongoSettings,
     pub smtp: SmtpSettings,
     pub http: HttpSettings,
+    pub accounts: AccountSettings,
     /// User-defined models and overrides of built-in ones, by model id.
     pub models: BTreeMap<String, ModelEntry>,
 }
@@ -115,6 +116,7 @@ impl Default for Settings {
             mongodb: MongoSettings::default(),
             smtp: SmtpSettings::default(),
             http: HttpSettings::default(),
+            accounts: AccountSettings::default(),
             models: BTreeMap::new(),
         }
     }
@@ -175,6 +177,54 @@ pub struct HttpSettings {
 impl Default for HttpSettings {
     fn default() -> Self {
         Self { connect_timeout_secs: 10, request_timeout_secs: 120, max_retries: 3, max_loading_wait_secs: 300 }
+    }
+}
+
+/// Accounts: lock-out, sessions, reset codes and password hashing.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct AccountSettings {
+    /// Consecutive failed logins before the account is locked.
+    pub max_failed_logins: u32,
+    /// How long a locked account stays locked.
+    pub lockout_minutes: u64,
+    /// Sessions expire after this many days without use.
+    pub session_days: u64,
+    /// How long a password reset code is valid.
+    pub reset_code_minutes: u64,
+    /// Wrong guesses allowed for one reset code.
+    pub reset_code_attempts: u32,
+    /// At most one new reset code per account in this many seconds.
+    pub reset_code_interval_secs: u64,
+    pub argon2: Argon2Settings,
+}
+
+impl Default for AccountSettings {
+    fn default() -> Self {
+        Self {
+            max_failed_logins: 5,
+            lockout_minutes: 15,
+            session_days: 30,
+            reset_code_minutes: 15,
+            reset_code_attempts: 5,
+            reset_code_interval_secs: 60,
+            argon2: Argon2Settings::default(),
+        }
+    }
+}
+
+/// argon2id cost parameters; the defaults are OWASP's (19 MiB, 2 passes, 1 lane).
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Argon2Settings {
+    pub memory_kib: u32,
+    pub iterations: u32,
+    pub parallelism: u32,
+}
+
+impl Default for Argon2Settings {
+    fn default() -> Self {
+        Self { memory_kib: 19 * 1024, iterations: 2, parallelism: 1 }
     }
 }
 

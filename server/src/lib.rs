@@ -1,6 +1,7 @@
 //! CodeGenie: an AI coding assistant that lives inside the Language Server
 //! Protocol. The binary `codegenie` is a thin shell around this library.
 
+pub mod accounts;
 pub mod app;
 pub mod cli;
 pub mod config;
