@@ -68,9 +68,10 @@ fn print_config(loaded: &Loaded, json: bool) {
         println!("{}", serde_json::to_string_pretty(&value).unwrap_or_default());
         return;
     }
-    match &loaded.file {
-        Some(f) => println!("# config file: {}", f.display()),
-        None => println!("# config file: none"),
+    match (&loaded.file, crate::config::config_file(&|k| std::env::var(k).ok())) {
+        (Some(f), _) => println!("# config file: {}", f.display()),
+        (None, Some(f)) => println!("# config file: {} (not found; built-in defaults apply)", f.display()),
+        (None, None) => println!("# config file: none"),
     }
     println!("# data directory: {}", s.data_dir().display());
     for p in &loaded.problems {

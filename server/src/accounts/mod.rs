@@ -5,4 +5,5 @@
 pub mod identity;
 pub mod mailer;
 pub mod password;
+pub mod saved;
 pub mod tokens;
