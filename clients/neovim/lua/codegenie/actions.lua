@@ -147,10 +147,7 @@ function M.run(kind, opts)
   local bufnr = vim.api.nvim_get_current_buf()
   local client = lsp.clients({ bufnr = bufnr })[1]
   if not client then
-    util.notify(
-      "the server is not attached to this buffer: see :checkhealth codegenie",
-      vim.log.levels.ERROR
-    )
+    util.notify("the server is not attached to this buffer: see :checkhealth codegenie", vim.log.levels.ERROR)
     return
   end
   local encoding = client.offset_encoding or "utf-16"

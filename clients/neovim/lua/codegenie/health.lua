@@ -75,7 +75,7 @@ local function check_server()
   if #clients == 0 then
     health.warn("the server is not running", {
       "call require('codegenie').setup() in your config",
-      "open a file with a filetype (see `filetypes` in :help codegenie-setup)",
+      "open a file that has a filetype; see :help codegenie-setup",
     })
     return
   end

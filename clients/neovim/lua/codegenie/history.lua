@@ -138,14 +138,18 @@ function M.pick(filter)
     if #entries == 0 then
       return util.notify("no history yet")
     end
-    vim.ui.select(entries, { prompt = "CodeGenie history", format_item = M.format, kind = "codegenie.history" }, function(entry)
-      if entry then
-        if vim.api.nvim_win_is_valid(win) then
-          vim.api.nvim_set_current_win(win)
+    vim.ui.select(
+      entries,
+      { prompt = "CodeGenie history", format_item = M.format, kind = "codegenie.history" },
+      function(entry)
+        if entry then
+          if vim.api.nvim_win_is_valid(win) then
+            vim.api.nvim_set_current_win(win)
+          end
+          M.act(entry)
         end
-        M.act(entry)
       end
-    end)
+    )
   end)
 end
 

@@ -78,10 +78,10 @@ function M.start(bufnr)
     cmd = opts.cmd,
     root_dir = M.root_dir(bufnr),
     init_options = {
-      codegenie = opts.settings,
+      codegenie = util.object(opts.settings),
       client = { explanationNotification = true, name = "codegenie.nvim" },
     },
-    settings = { codegenie = opts.settings },
+    settings = { codegenie = util.object(opts.settings) },
     handlers = handlers(),
   }, { bufnr = bufnr })
 end
@@ -156,10 +156,7 @@ function M.exec(command, args, callback, opts)
     end
     return
   end
-  if args == nil or (type(args) == "table" and next(args) == nil) then
-    args = vim.empty_dict() -- `{}`, not `[]`
-  end
-  local params = { command = command, arguments = { args } }
+  local params = { command = command, arguments = { util.object(args) } }
   M.request(client, "workspace/executeCommand", params, function(err, result)
     if err then
       local message = M.error_message(err)
@@ -177,7 +174,7 @@ end
 
 --- Send the current settings to every running server.
 function M.push_settings()
-  local settings = config.options.settings or {}
+  local settings = util.object(config.options.settings)
   for _, client in ipairs(M.clients()) do
     client.settings = { codegenie = settings }
     if client.config then

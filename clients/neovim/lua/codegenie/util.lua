@@ -12,6 +12,16 @@ function M.buf(bufnr)
   return bufnr
 end
 
+--- A table sent as a JSON object: an empty Lua table would go as `[]`.
+---@param t? table
+---@return table
+function M.object(t)
+  if t == nil or next(t) == nil then
+    return vim.empty_dict()
+  end
+  return t
+end
+
 --- vim.notify with the plugin's title. Never pass secrets here.
 ---@param message string
 ---@param level? integer
