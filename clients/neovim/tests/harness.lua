@@ -125,6 +125,15 @@ function M.exec_sync(client, command, args)
   return reply.result, reply.err
 end
 
+--- Write a line of the report: to $CODEGENIE_TEST_LOG when set (Neovim's
+--- own output, prompts included, then stays out of the report), else stdout.
+local log = vim.env.CODEGENIE_TEST_LOG and assert(io.open(vim.env.CODEGENIE_TEST_LOG, "a"))
+local function report(text)
+  local stream = log or io.stdout
+  stream:write(text)
+  stream:flush()
+end
+
 --- Run every registered test, print TAP-like lines, write the counts and exit.
 function M.run()
   local passed, failed = 0, 0
@@ -133,14 +142,14 @@ function M.run()
     local ok, err = xpcall(t.fn, debug.traceback)
     if ok then
       passed = passed + 1
-      io.stdout:write(("ok - %s\n"):format(t.name))
+      report(("ok - %s\n"):format(t.name))
     else
       failed = failed + 1
-      io.stdout:write(("not ok - %s\n%s\n"):format(t.name, tostring(err):gsub("^", "    "):gsub("\n", "\n    ")))
+      report(("not ok - %s\n%s\n"):format(t.name, tostring(err):gsub("^", "    "):gsub("\n", "\n    ")))
       if #M.messages > 0 then
-        io.stdout:write("    messages:\n")
+        report("    messages:\n")
         for _, m in ipairs(M.messages) do
-          io.stdout:write(("      [%s] %s\n"):format(m.level, m.msg))
+          report(("      [%s] %s\n"):format(m.level, m.msg))
         end
       end
     end
@@ -153,7 +162,6 @@ function M.run()
     f:write(("%d %d\n"):format(passed, failed))
     f:close()
   end
-  io.stdout:flush()
   for _, client in ipairs(vim.lsp.get_clients()) do
     if vim.fn.has("nvim-0.11") == 1 then
       client:stop(true)

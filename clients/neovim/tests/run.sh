@@ -63,7 +63,7 @@ cd "$plugin"
 say "stylua $(stylua --version | awk '{print $2}')"
 if stylua --check .; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "not ok - stylua --check"; fi
 say "luacheck"
-if luacheck --quiet --formatter plain .; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "not ok - luacheck"; fi
+if luacheck --formatter plain --codes .; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "not ok - luacheck"; fi
 
 # --- headless Neovim ------------------------------------------------------------
 nvim_version=$(nvim --version | head -n 1)
@@ -100,13 +100,15 @@ for file in "$here"/test_*.lua; do
       XDG_CONFIG_HOME="$tmp/config" XDG_DATA_HOME="$tmp/data" \
       XDG_STATE_HOME="$tmp/state" XDG_CACHE_HOME="$tmp/cache" \
       CODEGENIE_DATA_DIR="$tmp/codegenie" CODEGENIE_TEST_TMP="$tmp" \
-      CODEGENIE_TEST_RESULTS="$results" \
+      CODEGENIE_TEST_RESULTS="$results" CODEGENIE_TEST_LOG="$tmp/report" \
       timeout 300 nvim --headless -n -i NONE -u "$here/minimal_init.lua" \
-      -c "luafile $file" </dev/null
+      -c "luafile $file" </dev/null >"$tmp/output" 2>&1
   ) || status=$?
+  [ -f "$tmp/report" ] && cat "$tmp/report"
   # A file that never reached its end (load error, crash, timeout) fails.
   if [ "$(wc -l <"$results")" -eq "$before" ]; then
-    echo "not ok - $name: Neovim exited with status $status before reporting"
+    echo "not ok - $name: Neovim exited with status $status before reporting; its output:"
+    sed 's/^/    /' "$tmp/output"
     failed=$((failed + 1))
   fi
 done
