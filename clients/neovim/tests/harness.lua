@@ -114,13 +114,7 @@ end
 
 --- A synchronous `workspace/executeCommand` (bypassing the plugin).
 function M.exec_sync(client, command, args)
-  local params = { command = command, arguments = { args or vim.empty_dict() } }
-  local reply
-  if vim.fn.has("nvim-0.11") == 1 then
-    reply = client:request_sync("workspace/executeCommand", params, 10000)
-  else
-    reply = client.request_sync("workspace/executeCommand", params, 10000)
-  end
+  local reply = require("codegenie.lsp").exec_sync(client, command, args, 10000)
   assert(reply, "no reply to " .. command)
   return reply.result, reply.err
 end

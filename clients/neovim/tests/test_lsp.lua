@@ -156,6 +156,14 @@ test("a linewise selection covers whole lines, in UTF-8 columns", function()
   eq(8, range["end"].character)
 end)
 
+test(":CodeGenie model completes the server's model ids", function()
+  vim.api.nvim_set_current_buf(py)
+  h.client(py)
+  require("codegenie.models").list = {}
+  eq({ "gemma" }, vim.fn.getcompletion("CodeGenie model ge", "cmdline"))
+  eq({ "phi-2" }, vim.fn.getcompletion("CodeGenie generate ph", "cmdline"))
+end)
+
 test(":CodeGenie model picks from codegenie.models and the server's default follows", function()
   vim.api.nvim_set_current_buf(py)
   local client = h.client(py)

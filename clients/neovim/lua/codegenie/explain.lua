@@ -43,6 +43,8 @@ local function new_buffer(id)
   local buf = vim.api.nvim_create_buf(false, true)
   vim.bo[buf].bufhidden = "wipe"
   vim.bo[buf].filetype = "markdown"
+  -- Tree-sitter markdown (shipped with Neovim) highlights code blocks too.
+  pcall(vim.treesitter.start, buf, "markdown")
   pcall(vim.api.nvim_buf_set_name, buf, "codegenie://explanation/" .. id)
   vim.keymap.set("n", "q", function()
     M.close(id)

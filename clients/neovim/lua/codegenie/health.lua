@@ -50,13 +50,7 @@ end
 ---@param client vim.lsp.Client
 local function check_status(client)
   local lsp = require("codegenie.lsp")
-  local params = { command = "codegenie.status", arguments = { vim.empty_dict() } }
-  local reply
-  if vim.fn.has("nvim-0.11") == 1 then
-    reply = client:request_sync("workspace/executeCommand", params, 5000)
-  else
-    reply = client.request_sync("workspace/executeCommand", params, 5000)
-  end
+  local reply = lsp.exec_sync(client, "codegenie.status", {}, 5000)
   if not reply then
     health.warn("the server did not answer `codegenie.status` in time")
   elseif reply.err then

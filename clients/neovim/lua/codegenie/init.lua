@@ -81,8 +81,12 @@ end
 function M.explain(opts)
   opts = opts or {}
   if not opts.line1 then
-    opts.line1 = vim.api.nvim_buf_get_mark(0, "<")[1]
-    opts.line2 = vim.api.nvim_buf_get_mark(0, ">")[1]
+    local first, last = vim.api.nvim_buf_get_mark(0, "<")[1], vim.api.nvim_buf_get_mark(0, ">")[1]
+    if first == 0 then -- no selection yet: the cursor line
+      first = vim.api.nvim_win_get_cursor(0)[1]
+      last = first
+    end
+    opts.line1, opts.line2 = first, last
   end
   require("codegenie.actions").run("explain", opts)
 end

@@ -118,6 +118,20 @@ function M.request(client, method, params, handler, bufnr)
   return client.request(method, params, handler, bufnr)
 end
 
+--- A blocking request (for :checkhealth and completion only).
+---@param client vim.lsp.Client
+---@param command string
+---@param args? table
+---@param timeout integer ms
+---@return { result: any, err: table? }? reply nil on timeout
+function M.exec_sync(client, command, args, timeout)
+  local params = { command = command, arguments = { util.object(args) } }
+  if has_011 then
+    return client:request_sync("workspace/executeCommand", params, timeout)
+  end
+  return client.request_sync("workspace/executeCommand", params, timeout)
+end
+
 ---@param client vim.lsp.Client
 ---@param method string
 ---@param params table?

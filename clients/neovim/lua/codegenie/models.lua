@@ -57,6 +57,16 @@ end
 --- Model ids for command-line completion (from the last fetch).
 ---@return string[]
 function M.ids()
+  if #M.list == 0 then
+    -- Completion cannot wait for a callback: ask once, briefly, in sync.
+    local client = lsp.client()
+    if client then
+      local reply = lsp.exec_sync(client, "codegenie.models", {}, 1000)
+      if reply and type(reply.result) == "table" then
+        M.list, M.default = reply.result.models or {}, reply.result.default
+      end
+    end
+  end
   return vim.tbl_map(function(m)
     return m.id
   end, M.list)
