@@ -61,15 +61,22 @@ end
 
 function M.clear_messages()
   M.messages = {}
+  vim.cmd("silent! messages clear")
 end
 
---- The first captured message containing `needle` (waits for it).
+--- The first captured message containing `needle` (waits for it). Messages
+--- Neovim echoes itself (the LSP showMessage handler before 0.12) count too,
+--- with level nil.
 function M.message(needle, what)
   return M.wait(function()
     for _, m in ipairs(M.messages) do
       if m.msg:find(needle, 1, true) then
         return m
       end
+    end
+    local echoed = vim.api.nvim_exec2("messages", { output = true }).output
+    if echoed:find(needle, 1, true) then
+      return { msg = echoed }
     end
   end, what or ("a message containing " .. fmt(needle)))
 end

