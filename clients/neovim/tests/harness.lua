@@ -119,6 +119,18 @@ function M.spy_requests()
   end
 end
 
+--- The first recorded `workspace/executeCommand` (of `command`, if given)
+--- that has its reply; waits for it.
+function M.executed(sent, command)
+  return M.wait(function()
+    for _, r in ipairs(sent) do
+      if r.method == "workspace/executeCommand" and r.done and (not command or r.params.command == command) then
+        return r
+      end
+    end
+  end, "workspace/executeCommand " .. (command or ""))
+end
+
 --- A synchronous `workspace/executeCommand` (bypassing the plugin).
 function M.exec_sync(client, command, args)
   local reply = require("codegenie.lsp").exec_sync(client, command, args, 10000)

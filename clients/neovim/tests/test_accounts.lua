@@ -6,28 +6,33 @@ local test, eq = h.test, h.eq
 require("codegenie").setup({ cmd = { h.bin, "serve" } })
 local buf = h.open("notes.py", { "# nothing here" })
 
---- Script vim.ui.input: answers in order.
-local function answer_inputs(answers)
-  local original = vim.ui.input
+--- Run `:CodeGenie {sub}` with vim.ui.input answering `inputs` in order and
+--- `typed` in the typeahead (what inputsecret() reads). Returns the prompts
+--- shown and the executeCommand request of `command` (nil: expect none).
+---@return string[] prompts, table? request
+local function run(sub, inputs, typed, command)
+  local sent, restore = h.spy_requests()
   local prompts = {}
+  local original = vim.ui.input
   vim.ui.input = function(opts, on_confirm)
     table.insert(prompts, opts.prompt)
-    on_confirm(table.remove(answers, 1))
+    on_confirm(table.remove(inputs, 1))
   end
-  return prompts, function()
-    vim.ui.input = original
+  if typed then
+    vim.api.nvim_feedkeys(typed, "n", false)
   end
-end
-
---- Wait for the executeCommand request (and its reply) the plugin sends.
-local function sent_command(sent, command)
-  return h.wait(function()
-    for _, r in ipairs(sent) do
-      if r.method == "workspace/executeCommand" and r.params.command == command and r.done then
-        return r
-      end
+  local ok, req = pcall(function()
+    vim.cmd("CodeGenie " .. sub)
+    if command then
+      return h.executed(sent, command)
     end
-  end, command)
+    vim.wait(100)
+    eq({}, sent, "no request")
+  end)
+  restore()
+  vim.ui.input = original
+  assert(ok, req)
+  return prompts, req
 end
 
 --- Nothing of `secret` is in a message, a register or a history.
@@ -45,116 +50,70 @@ local function nowhere(secret)
   end
 end
 
+--- The server's answer reaches the user: its error, or `success`.
+local function shown(req, success)
+  if req.err then
+    eq(vim.log.levels.ERROR, h.message(req.err.message).level)
+  else
+    h.message(success)
+  end
+end
+
 test(":CodeGenie login sends the name and the secret typed without echo, and shows the server's answer", function()
   h.client(buf)
-  local sent, restore = h.spy_requests()
-  local prompts, restore_input = answer_inputs({ "alice" })
-  -- The password is typed: inputsecret() reads it from the typeahead.
-  vim.api.nvim_feedkeys("s3cret-pa55\r", "n", false)
-  vim.cmd("CodeGenie login")
-  local req = sent_command(sent, "codegenie.login")
-  restore()
-  restore_input()
+  local prompts, req = run("login", { "alice" }, "s3cret-pa55\r", "codegenie.login")
   eq({ "Email or username: " }, prompts)
   eq({ username = "alice", password = "s3cret-pa55" }, req.params.arguments[1])
-  if req.err then
-    local m = h.message(req.err.message)
-    eq(vim.log.levels.ERROR, m.level)
-  else
-    h.message("logged in as")
-  end
+  shown(req, "logged in as")
   nowhere("s3cret-pa55")
 end)
 
 test("an email logs in by email", function()
-  local sent, restore = h.spy_requests()
-  local _, restore_input = answer_inputs({ "alice@example.com" })
-  vim.api.nvim_feedkeys("another-s3cret\r", "n", false)
-  vim.cmd("CodeGenie login")
-  local req = sent_command(sent, "codegenie.login")
-  restore()
-  restore_input()
+  local _, req = run("login", { "alice@example.com" }, "another-s3cret\r", "codegenie.login")
   eq({ email = "alice@example.com", password = "another-s3cret" }, req.params.arguments[1])
   nowhere("another-s3cret")
 end)
 
 test(":CodeGenie logout shows the server's message", function()
-  local sent, restore = h.spy_requests()
-  vim.cmd("CodeGenie logout")
-  local req = sent_command(sent, "codegenie.logout")
-  restore()
+  local _, req = run("logout", {}, nil, "codegenie.logout")
   eq(vim.empty_dict(), req.params.arguments[1])
-  if req.err then
-    h.contains(req.err.message, "codegenie.logout")
-    eq(vim.log.levels.ERROR, h.message(req.err.message).level)
-  else
-    h.message("logged out")
-  end
+  shown(req, "logged out")
 end)
 
 test("signup with two different passwords sends nothing", function()
-  local sent, restore = h.spy_requests()
-  local prompts, restore_input = answer_inputs({ "bob@example.com", "bob" })
-  vim.api.nvim_feedkeys("first-pass\rsecond-pass\r", "n", false)
-  vim.cmd("CodeGenie signup")
-  h.message("the passwords differ")
-  restore()
-  restore_input()
+  local prompts = run("signup", { "bob@example.com", "bob" }, "first-pass\rsecond-pass\r")
   eq({ "Email: ", "Username: " }, prompts)
-  eq(0, #sent)
+  h.message("the passwords differ")
   nowhere("first-pass")
   nowhere("second-pass")
 end)
 
 test("signup sends email, username and password", function()
-  local sent, restore = h.spy_requests()
-  local _, restore_input = answer_inputs({ "bob@example.com", "bob" })
-  vim.api.nvim_feedkeys("same-pass-1\rsame-pass-1\r", "n", false)
-  vim.cmd("CodeGenie signup")
-  local req = sent_command(sent, "codegenie.signup")
-  restore()
-  restore_input()
+  local _, req = run("signup", { "bob@example.com", "bob" }, "same-pass-1\rsame-pass-1\r", "codegenie.signup")
   eq({ email = "bob@example.com", username = "bob", password = "same-pass-1" }, req.params.arguments[1])
+  shown(req, "signed up and logged in as")
   nowhere("same-pass-1")
 end)
 
 test("cancelling a prompt sends nothing", function()
-  local sent, restore = h.spy_requests()
-  local _, restore_input = answer_inputs({ nil })
-  vim.cmd("CodeGenie forgot")
-  vim.wait(100)
-  restore()
-  restore_input()
-  eq(0, #sent)
+  run("forgot", { nil })
 end)
 
 test("forgot and reset send the contract's arguments", function()
-  local sent, restore = h.spy_requests()
-  local _, restore_input = answer_inputs({ "carol@example.com", "carol@example.com" })
-  vim.cmd("CodeGenie forgot")
-  local forgot = sent_command(sent, "codegenie.forgotPassword")
+  local _, forgot = run("forgot", { "carol@example.com" }, nil, "codegenie.forgotPassword")
   eq({ email = "carol@example.com" }, forgot.params.arguments[1])
-  vim.api.nvim_feedkeys("123456\rnew-pass-9\rnew-pass-9\r", "n", false)
-  vim.cmd("CodeGenie reset")
-  local reset = sent_command(sent, "codegenie.resetPassword")
-  restore()
-  restore_input()
+  local _, reset = run("reset", { "carol@example.com" }, "123456\rnew-pass-9\rnew-pass-9\r", "codegenie.resetPassword")
   eq({ email = "carol@example.com", code = "123456", newPassword = "new-pass-9" }, reset.params.arguments[1])
   nowhere("new-pass-9")
   nowhere("123456")
 end)
 
-test(":CodeGenie status and profile ask the server", function()
-  local sent, restore = h.spy_requests()
-  vim.cmd("CodeGenie status")
-  local status = sent_command(sent, "codegenie.status")
-  vim.cmd("CodeGenie profile")
-  local profile = sent_command(sent, "codegenie.profile")
-  restore()
-  for _, req in ipairs({ status, profile }) do
-    if req.err then
-      h.message(req.err.message)
-    end
+test(":CodeGenie status and profile ask the server and show its answer", function()
+  local _, status = run("status", {}, nil, "codegenie.status")
+  shown(status, "logged in")
+  local _, profile = run("profile", {}, nil, "codegenie.profile")
+  if profile.err then
+    shown(profile)
   end
 end)
 

@@ -78,13 +78,7 @@ test(":CodeGenie generate runs the action's command for the comment at the curso
   vim.api.nvim_win_set_cursor(0, { 3, 0 })
   local sent, restore = h.spy_requests()
   vim.cmd("CodeGenie generate")
-  local exec = h.wait(function()
-    for _, r in ipairs(sent) do
-      if r.method == "workspace/executeCommand" and r.done then
-        return r
-      end
-    end
-  end, "workspace/executeCommand")
+  local exec = h.executed(sent)
   restore()
   eq("textDocument/codeAction", sent[1].method)
   eq({ "refactor.codegenie.generate" }, sent[1].params.context.only)
@@ -104,13 +98,7 @@ test(":CodeGenie generate MODEL runs that model's action", function()
   vim.api.nvim_win_set_cursor(0, { 1, 3 })
   local sent, restore = h.spy_requests()
   vim.cmd("CodeGenie generate gemma")
-  local exec = h.wait(function()
-    for _, r in ipairs(sent) do
-      if r.method == "workspace/executeCommand" then
-        return r
-      end
-    end
-  end, "workspace/executeCommand")
+  local exec = h.executed(sent)
   restore()
   eq("gemma", exec.params.arguments[1].model)
   eq(vim.uri_from_bufnr(lua_buf), exec.params.arguments[1].uri)
@@ -130,13 +118,7 @@ test(":'<,'>CodeGenie explain asks for the explain action on the selection", fun
   vim.api.nvim_win_set_cursor(0, { 1, 7 })
   vim.cmd("normal! v$h\27")
   vim.cmd("'<,'>CodeGenie explain")
-  local exec = h.wait(function()
-    for _, r in ipairs(sent) do
-      if r.method == "workspace/executeCommand" then
-        return r
-      end
-    end
-  end, "workspace/executeCommand")
+  local exec = h.executed(sent)
   restore()
   local action_req = sent[1]
   eq("textDocument/codeAction", action_req.method)

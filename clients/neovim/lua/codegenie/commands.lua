@@ -68,49 +68,25 @@ M.subcommands = {
       return { "kind=generate", "kind=explain", "model=", "search=" }
     end,
   },
-  signup = {
-    desc = "Create an account and log in",
-    run = function()
-      require("codegenie.account").signup()
-    end,
-  },
-  login = {
-    desc = "Log in with your email or username",
-    run = function()
-      require("codegenie.account").login()
-    end,
-  },
-  logout = {
-    desc = "Log out",
-    run = function()
-      require("codegenie.account").logout()
-    end,
-  },
-  forgot = {
-    desc = "Email a password reset code",
-    run = function()
-      require("codegenie.account").forgot()
-    end,
-  },
-  reset = {
-    desc = "Set a new password with the emailed code",
-    run = function()
-      require("codegenie.account").reset()
-    end,
-  },
-  profile = {
-    desc = "Show your profile and usage",
-    run = function()
-      require("codegenie.account").profile()
-    end,
-  },
-  status = {
-    desc = "Show who is logged in and the default model",
-    run = function()
-      require("codegenie.account").status()
-    end,
-  },
 }
+
+-- The account subcommands run the function of the same name in `account`.
+for name, desc in pairs({
+  signup = "Create an account and log in",
+  login = "Log in with your email or username",
+  logout = "Log out",
+  forgot = "Email a password reset code",
+  reset = "Set a new password with the emailed code",
+  profile = "Show your profile and usage",
+  status = "Show who is logged in and the default model",
+}) do
+  M.subcommands[name] = {
+    desc = desc,
+    run = function()
+      require("codegenie.account")[name]()
+    end,
+  }
+end
 
 ---@return string[]
 function M.names()

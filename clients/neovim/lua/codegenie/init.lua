@@ -5,6 +5,14 @@
 --- ```
 local config = require("codegenie.config")
 
+---@class codegenie
+---@field signup fun() Create an account (email, username, password) and log in.
+---@field login fun() Log in with an email or username and a password.
+---@field logout fun() Log out.
+---@field forgot fun() Email a one-time password reset code.
+---@field reset fun() Set a new password with the emailed code.
+---@field profile fun() Show the profile and usage counts.
+---@field status fun() Show who is logged in and the default model.
 local M = {}
 
 local configured = false
@@ -114,26 +122,11 @@ function M.running()
   return require("codegenie.progress").tokens()
 end
 
-M.signup = function()
-  require("codegenie.account").signup()
-end
-M.login = function()
-  require("codegenie.account").login()
-end
-M.logout = function()
-  require("codegenie.account").logout()
-end
-M.forgot = function()
-  require("codegenie.account").forgot()
-end
-M.reset = function()
-  require("codegenie.account").reset()
-end
-M.profile = function()
-  require("codegenie.account").profile()
-end
-M.status = function()
-  require("codegenie.account").status()
+-- Accounts: |:CodeGenie-signup| and the others, as functions.
+for _, name in ipairs({ "signup", "login", "logout", "forgot", "reset", "profile", "status" }) do
+  M[name] = function()
+    require("codegenie.account")[name]()
+  end
 end
 
 return M

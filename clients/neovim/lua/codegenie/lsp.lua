@@ -160,25 +160,23 @@ end
 ---@param opts? { bufnr?: integer, on_error?: fun(message: string), client?: vim.lsp.Client }
 function M.exec(command, args, callback, opts)
   opts = opts or {}
-  local client = opts.client or M.client(opts.bufnr)
-  if not client then
-    local message = "the server is not running: open a file (with a filetype) after calling "
-      .. "require('codegenie').setup(), or see :checkhealth codegenie"
+  local function fail(message)
     util.notify(message, vim.log.levels.ERROR)
     if opts.on_error then
       opts.on_error(message)
     end
-    return
+  end
+  local client = opts.client or M.client(opts.bufnr)
+  if not client then
+    return fail(
+      "the server is not running: open a file (with a filetype) after calling "
+        .. "require('codegenie').setup(), or see :checkhealth codegenie"
+    )
   end
   local params = { command = command, arguments = { util.object(args) } }
   M.request(client, "workspace/executeCommand", params, function(err, result)
     if err then
-      local message = M.error_message(err)
-      util.notify(message, vim.log.levels.ERROR)
-      if opts.on_error then
-        opts.on_error(message)
-      end
-      return
+      return fail(M.error_message(err))
     end
     if callback then
       callback(result, client)
