@@ -20,8 +20,7 @@ local function run(argv)
 end
 
 local function check_neovim()
-  local v = vim.version()
-  local text = ("Neovim %d.%d.%d"):format(v.major, v.minor, v.patch)
+  local text = "Neovim " .. tostring(vim.version())
   if vim.fn.has("nvim-0.10") == 1 then
     health.ok(text)
   else
