@@ -390,7 +390,9 @@ impl Layers {
     pub fn push_editor(&mut self, value: &Value) {
         let value = value.get("codegenie").unwrap_or(value);
         let Value::Object(map) = value else {
-            if !value.is_null() {
+            // Some clients encode an empty table as `[]`: nothing to apply.
+            let empty = value.is_null() || value.as_array().is_some_and(Vec::is_empty);
+            if !empty {
                 self.problems.push(Problem {
                     source: Source::Editor,
                     key: String::new(),
@@ -722,6 +724,17 @@ mod tests {
         assert_eq!(loaded.problems.len(), 1);
         assert_eq!(loaded.problems[0].key, "model");
         assert_eq!(loaded.problems[0].source, Source::Editor);
+    }
+
+    #[test]
+    fn empty_editor_settings_in_any_shape_are_nothing() {
+        let mut layers = Layers::default();
+        layers.push_editor(&serde_json::json!([]));
+        layers.push_editor(&serde_json::json!({"codegenie": []}));
+        layers.push_editor(&Value::Null);
+        assert!(layers.load().problems.is_empty());
+        layers.push_editor(&serde_json::json!([1]));
+        assert_eq!(layers.load().problems.len(), 1);
     }
 
     #[test]
