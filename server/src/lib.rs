@@ -2,6 +2,7 @@
 //! Protocol. The binary `codegenie` is a thin shell around this library.
 
 pub mod app;
+pub mod assist;
 pub mod cli;
 pub mod config;
 pub mod documents;
