@@ -139,3 +139,36 @@ async fn failures_are_one_line_on_stderr_with_exit_status_1() {
     let out = codegenie(home.path(), &env, &["explain", "/nonexistent/file.py:1"], None).await;
     assert!(text(&out.stderr).contains("cannot read /nonexistent/file.py"), "{}", text(&out.stderr));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn proxies_from_the_environment_are_used() {
+    // The model server stands in for an HTTP proxy: the request for an
+    // unresolvable host reaches it only through HTTP_PROXY.
+    let proxy = ModelServer::start().await.unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let proxy_url = proxy.url();
+    let env = [
+        ("CODEGENIE_HF_URL", "http://models.codegenie.invalid"),
+        ("HF_TOKEN", TOKEN),
+        ("HTTP_PROXY", proxy_url.as_str()),
+        ("http_proxy", proxy_url.as_str()),
+    ];
+    let out = codegenie(home.path(), &env, &["generate", "--language", "lua", "say", "hi"], None).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).starts_with("local function say_hi()"), "{}", text(&out.stdout));
+    let seen = proxy.requests();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].path, "/v1/chat/completions");
+    assert_eq!(seen[0].header("host"), Some("models.codegenie.invalid"));
+
+    // NO_PROXY sends it direct, where nothing answers.
+    let config = home.path().join("config.toml");
+    std::fs::write(&config, "[http]\nmax_retries = 0\nconnect_timeout_secs = 5\n").unwrap();
+    let config = config.to_str().unwrap().to_owned();
+    let env: Vec<(&str, &str)> =
+        env.iter().copied().chain([("NO_PROXY", "codegenie.invalid"), ("CODEGENIE_CONFIG", config.as_str())]).collect();
+    let out = codegenie(home.path(), &env, &["generate", "--language", "lua", "say", "hi"], None).await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("cannot reach http://models.codegenie.invalid"), "{}", text(&out.stderr));
+    assert_eq!(proxy.requests().len(), 1);
+}

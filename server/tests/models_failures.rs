@@ -294,29 +294,35 @@ async fn an_unreachable_server_is_retried_then_reported() {
     assert_eq!(retries(&events()).len(), 3);
 }
 
-#[tokio::test]
-async fn cancelling_aborts_the_request_on_the_wire() {
-    let server = ModelServer::start().await.unwrap();
+/// Start a generation against a slowly streaming server; return once the
+/// answer has started to arrive.
+async fn streaming_generation(
+    server: &ModelServer,
+    cancel: CancellationToken,
+) -> tokio::task::JoinHandle<Result<codegenie::assist::Answer, ModelError>> {
     server.set_options(|o| {
         o.token_delay_ms = 25;
         o.answer = Some("word ".repeat(400));
     });
-    let settings = settings(&server);
-    let assistant = assistant(&settings);
-    let cancel = CancellationToken::new();
+    let assistant = assistant(&settings(server));
     let (progress, mut rx) = Progress::channel();
-    let task = {
-        let cancel = cancel.clone();
+    let task =
         tokio::spawn(
             async move { assistant.generate(&generate_request("gemma", "python", "x"), &progress, &cancel).await },
-        )
-    };
-    // Cancel once the answer has started to stream.
+        );
     while let Some(event) = rx.recv().await {
         if matches!(event, Event::Streaming { .. }) {
             break;
         }
     }
+    task
+}
+
+#[tokio::test]
+async fn cancelling_aborts_the_request_on_the_wire() {
+    let server = ModelServer::start().await.unwrap();
+    let cancel = CancellationToken::new();
+    let task = streaming_generation(&server, cancel.clone()).await;
     cancel.cancel();
     assert_eq!(task.await.unwrap().unwrap_err(), ModelError::Cancelled);
     assert!(server.wait_for_disconnects(1, Duration::from_secs(10)).await, "the server saw the connection close");
@@ -326,24 +332,11 @@ async fn cancelling_aborts_the_request_on_the_wire() {
 #[tokio::test]
 async fn dropping_the_future_aborts_the_request_too() {
     let server = ModelServer::start().await.unwrap();
-    server.set_options(|o| {
-        o.token_delay_ms = 25;
-        o.answer = Some("word ".repeat(400));
-    });
-    let settings = settings(&server);
-    let assistant = assistant(&settings);
-    let (progress, mut rx) = Progress::channel();
-    let task = tokio::spawn(async move {
-        assistant.generate(&generate_request("gemma", "python", "x"), &progress, &CancellationToken::new()).await
-    });
-    while let Some(event) = rx.recv().await {
-        if matches!(event, Event::Streaming { .. }) {
-            break;
-        }
-    }
+    let task = streaming_generation(&server, CancellationToken::new()).await;
     task.abort();
     assert!(task.await.unwrap_err().is_cancelled());
-    assert!(server.wait_for_disconnects(1, Duration::from_secs(10)).await);
+    assert!(server.wait_for_disconnects(1, Duration::from_secs(10)).await, "the server saw the connection close");
+    assert_eq!(server.completed(), 0);
 }
 
 #[tokio::test]

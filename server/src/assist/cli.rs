@@ -9,7 +9,7 @@ use anyhow::{Context, bail};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
-use super::{Answer, Assistant, Event, ExplainRequest, GenerateRequest, Progress};
+use super::{Answer, Assistant, Event, ExplainRequest, GenerateRequest, Progress, models_json};
 use crate::cli::{ExplainArgs, GenerateArgs};
 use crate::config::Settings;
 use crate::models::{ModelError, Registry};
@@ -79,26 +79,6 @@ pub fn models(settings: &Settings, json: bool) -> anyhow::Result<()> {
         writeln!(out, "{mark} {:<16} {:<30} {:<42} {:<12} {place}", m.id, m.name, m.repo, m.api)?;
     }
     Ok(())
-}
-
-/// `{models: [{id, name, repo, api, url, default}], default}`, the shape of
-/// the `codegenie.models` command too.
-pub fn models_json(registry: &Registry) -> serde_json::Value {
-    let models: Vec<_> = registry
-        .all()
-        .iter()
-        .map(|m| {
-            json!({
-                "id": m.id,
-                "name": m.name,
-                "repo": m.repo,
-                "api": m.api,
-                "url": m.url,
-                "default": m.id == registry.default_id(),
-            })
-        })
-        .collect();
-    json!({"models": models, "default": registry.default_id()})
 }
 
 fn run<F, Fut>(settings: &Settings, f: F) -> anyhow::Result<Answer>

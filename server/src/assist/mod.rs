@@ -11,6 +11,7 @@ pub mod cli;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
+use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{Problem, Settings};
@@ -146,4 +147,24 @@ impl Assistant {
         tracing::info!(model = %spec.id, chars = text.len(), ms = started.elapsed().as_millis() as u64, "explained code");
         Ok(Answer { model: spec.id, text, raw, elapsed: started.elapsed() })
     }
+}
+
+/// `{models: [{id, name, repo, api, url, default}], default}`, the shape of
+/// the `codegenie.models` command too.
+pub fn models_json(registry: &Registry) -> serde_json::Value {
+    let models: Vec<_> = registry
+        .all()
+        .iter()
+        .map(|m| {
+            json!({
+                "id": m.id,
+                "name": m.name,
+                "repo": m.repo,
+                "api": m.api,
+                "url": m.url,
+                "default": m.id == registry.default_id(),
+            })
+        })
+        .collect();
+    json!({"models": models, "default": registry.default_id()})
 }

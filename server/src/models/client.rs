@@ -229,7 +229,7 @@ impl ModelClient {
         loop {
             attempt += 1;
             progress.emit(Event::Waiting { model: call.model.clone(), attempt });
-            tracing::debug!(model = %call.model, url = %call.url(), attempt, "model request");
+            tracing::debug!(model = %call.model, endpoint = %call.endpoint.display, attempt, "model request");
             let failure = match self.attempt(call, progress).await {
                 Ok(text) => {
                     progress.emit(Event::Done { chars: text.chars().count() });

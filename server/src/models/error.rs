@@ -45,15 +45,16 @@ pub enum ModelError {
     #[error("{endpoint} is rate-limiting requests (HTTP 429); try again in {retry_after_secs} s")]
     RateLimited { endpoint: String, retry_after_secs: u64 },
 
-    #[error("{endpoint} failed (HTTP {status}{detail}) {attempts} times; try again later")]
+    #[error("{endpoint} failed (HTTP {status}{detail}) {}; try again later", times(*.attempts))]
     ServerError { endpoint: String, status: u16, detail: String, attempts: u32 },
 
     #[error("{endpoint} rejected the request (HTTP {status}{detail})")]
     Rejected { endpoint: String, status: u16, detail: String },
 
     #[error(
-        "cannot reach {endpoint} ({reason}) after {attempts} attempts; check the network, the proxy (HTTPS_PROXY, \
-         NO_PROXY) and the model's url"
+        "cannot reach {endpoint} ({reason}), tried {}; check the network, the proxy (HTTPS_PROXY, NO_PROXY) and \
+         the model's url",
+        times(*.attempts)
     )]
     Unreachable { endpoint: String, reason: String, attempts: u32 },
 
@@ -71,7 +72,7 @@ pub enum ModelError {
     #[error("{endpoint} reported an error: {message}")]
     Remote { endpoint: String, message: String },
 
-    #[error("the answer from {endpoint} broke off ({detail}) {attempts} times; try again")]
+    #[error("the answer from {endpoint} broke off ({detail}) {}; try again", times(*.attempts))]
     StreamBroken { endpoint: String, detail: String, attempts: u32 },
 
     #[error("the model's url `{url}` is not a valid http(s) URL; fix `url` under `[models.{model}]`")]
@@ -136,6 +137,14 @@ pub fn scrub(text: &str, token: Option<&str>) -> String {
     match folded.char_indices().nth(300) {
         Some((i, _)) => format!("{}…", &folded[..i]),
         None => folded,
+    }
+}
+
+fn times(n: u32) -> String {
+    match n {
+        1 => "once".to_owned(),
+        2 => "twice".to_owned(),
+        n => format!("{n} times"),
     }
 }
 

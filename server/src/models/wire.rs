@@ -36,41 +36,32 @@ pub fn body(spec: &ModelSpec, endpoint: &Endpoint, task: Task, language: &str, t
         (ApiForm::HfInference, _) => Format::HfInference,
         (ApiForm::Tgi, _) => Format::Tgi,
     };
-    // OpenAI-compatible servers accept at most four stop sequences.
-    let openai_stop: Vec<&String> = spec.stop.iter().take(4).collect();
     match format {
-        Format::Chat => {
-            let mut messages = Vec::new();
-            if let Some(system) = spec.system.as_deref().filter(|s| !s.trim().is_empty()) {
-                messages.push(json!({"role": "system", "content": system}));
-            }
-            messages.push(json!({"role": "user", "content": instruction}));
+        Format::Chat | Format::Completion => {
             let mut json = json!({
                 "model": spec.repo,
-                "messages": messages,
                 "max_tokens": spec.max_new_tokens,
                 "temperature": decimal(spec.temperature),
                 "top_p": decimal(spec.top_p),
                 "stream": stream,
             });
-            if !openai_stop.is_empty() {
-                json["stop"] = json!(openai_stop);
+            // OpenAI-compatible servers accept at most four stop sequences.
+            if !spec.stop.is_empty() {
+                json["stop"] = json!(spec.stop.iter().take(4).collect::<Vec<_>>());
             }
-            Body { format, json, prompt: instruction }
-        }
-        Format::Completion => {
-            let prompt = spec.raw_prompt(&instruction);
-            let mut json = json!({
-                "model": spec.repo,
-                "prompt": prompt,
-                "max_tokens": spec.max_new_tokens,
-                "temperature": decimal(spec.temperature),
-                "top_p": decimal(spec.top_p),
-                "stream": stream,
-            });
-            if !openai_stop.is_empty() {
-                json["stop"] = json!(openai_stop);
-            }
+            let prompt = if format == Format::Chat {
+                let mut messages = Vec::new();
+                if let Some(system) = spec.system.as_deref().filter(|s| !s.trim().is_empty()) {
+                    messages.push(json!({"role": "system", "content": system}));
+                }
+                messages.push(json!({"role": "user", "content": instruction}));
+                json["messages"] = json!(messages);
+                instruction
+            } else {
+                let prompt = spec.raw_prompt(&instruction);
+                json["prompt"] = json!(prompt);
+                prompt
+            };
             Body { format, json, prompt }
         }
         Format::HfInference | Format::Tgi => {

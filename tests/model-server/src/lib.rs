@@ -32,6 +32,7 @@ use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
+use axum::serve::ListenerExt;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tokio::sync::{Notify, mpsc, oneshot};
@@ -149,6 +150,10 @@ impl ModelServer {
         let addr = listener.local_addr()?;
         let inner = Arc::new(Inner { options: Mutex::new(options), ..Default::default() });
         let app = Router::new().fallback(handle).with_state(inner.clone());
+        // Streamed events are small writes: send each at once, as real servers do.
+        let listener = listener.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
         let (stop, stopped) = oneshot::channel::<()>();
         tokio::spawn(async move {
             let _ = axum::serve(listener, app)
