@@ -76,7 +76,8 @@ pub fn models(settings: &Settings, json: bool) -> anyhow::Result<()> {
     for m in registry.all() {
         let mark = if m.id == registry.default_id() { "*" } else { " " };
         let place = m.url.as_deref().unwrap_or("");
-        writeln!(out, "{mark} {:<16} {:<30} {:<42} {:<12} {place}", m.id, m.name, m.repo, m.api)?;
+        let line = format!("{mark} {:<16} {:<30} {:<42} {:<12} {place}", m.id, m.name, m.repo, m.api);
+        writeln!(out, "{}", line.trim_end())?;
     }
     Ok(())
 }

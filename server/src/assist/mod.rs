@@ -129,7 +129,7 @@ impl Assistant {
             request: &req.prompt,
         };
         let text = postprocess::code(&raw, &target)?;
-        tracing::info!(model = %spec.id, chars = text.len(), ms = started.elapsed().as_millis() as u64, "generated code");
+        tracing::debug!(model = %spec.id, chars = text.len(), ms = started.elapsed().as_millis() as u64, "generated code");
         Ok(Answer { model: spec.id, text, raw, elapsed: started.elapsed() })
     }
 
@@ -144,7 +144,7 @@ impl Assistant {
         let (spec, call) = self.prepare(req.model.as_deref(), Task::Explain, &req.language, &req.code)?;
         let raw = self.client.run(&call, progress, cancel).await?;
         let text = postprocess::explanation(&raw, &spec.stop, call.prompt(), &req.language)?;
-        tracing::info!(model = %spec.id, chars = text.len(), ms = started.elapsed().as_millis() as u64, "explained code");
+        tracing::debug!(model = %spec.id, chars = text.len(), ms = started.elapsed().as_millis() as u64, "explained code");
         Ok(Answer { model: spec.id, text, raw, elapsed: started.elapsed() })
     }
 }

@@ -19,7 +19,7 @@ use serde_json::Value;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::error::{detail, scrub, whole_secs};
+use super::error::{aside, detail, scrub, whole_secs};
 use super::sse::SseParser;
 use super::wire::{self, Body, Piece};
 use super::{Endpoint, ModelError, ModelSpec, Task};
@@ -461,7 +461,7 @@ impl ModelClient {
                 model: call.model.clone(),
                 repo: call.repo.clone(),
                 endpoint: endpoint.clone(),
-                detail: detail(&message),
+                detail: aside(&message),
             })
         };
         match code {

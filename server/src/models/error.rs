@@ -148,9 +148,15 @@ fn times(n: u32) -> String {
     }
 }
 
-/// ` : detail` when there is a detail, for the `(HTTP n{detail})` messages.
+/// `: detail` when there is a detail, for the `(HTTP n{detail})` messages.
 pub(crate) fn detail(text: &str) -> String {
     if text.is_empty() { String::new() } else { format!(": {text}") }
+}
+
+/// ` (detail)` when there is a detail, without a closing full stop.
+pub(crate) fn aside(text: &str) -> String {
+    let text = text.trim().trim_end_matches('.');
+    if text.is_empty() { String::new() } else { format!(" ({text})") }
 }
 
 pub(crate) fn whole_secs(d: Duration) -> u64 {
