@@ -289,3 +289,24 @@ async fn streamed_answers_arrive_in_pieces() {
     assert_eq!(*counts.last().unwrap(), answer.raw.chars().count());
     let _: Value = serde_json::to_value(&answer).unwrap();
 }
+
+#[tokio::test]
+async fn one_connection_serves_many_requests() {
+    let server = ModelServer::start().await.unwrap();
+    let mut settings = settings(&server);
+    settings.models.insert(
+        "whole".into(),
+        codegenie::config::ModelEntry { repo: Some("r".into()), stream: Some(false), ..Default::default() },
+    );
+    let assistant = assistant(&settings);
+    for model in ["gemma", "deepseek-coder", "phi-2", "stable-code", "whole", "gemma"] {
+        assistant
+            .generate(&generate_request(model, "python", "x"), &Progress::none(), &CancellationToken::new())
+            .await
+            .unwrap();
+    }
+    assert_eq!(server.requests().len(), 6);
+    // The pool may open a second connection while the first is being handed
+    // back; beyond that, every answer leaves its connection reusable.
+    assert!(server.connections() <= 2, "{} connections for 6 requests", server.connections());
+}

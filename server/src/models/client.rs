@@ -358,9 +358,13 @@ impl ModelClient {
         let mut text = String::new();
         let mut chars = 0usize;
         let mut ended = false;
+        // An OpenAI-style stream says `finish_reason` and then `[DONE]`; the
+        // body is read to its end so the connection can be reused.
+        let mut finished = false;
         loop {
             let events = match body.next().await {
                 Some(Ok(chunk)) => parser.push(&chunk),
+                Some(Err(_)) if finished => return Ok(text),
                 Some(Err(e)) => return Err(self.body_failure(call, &e)),
                 None => {
                     ended = true;
@@ -368,22 +372,26 @@ impl ModelClient {
                 }
             };
             for event in events {
-                let piece = wire::stream_piece(call.body.format, &event.event, &event.data)
-                    .map_err(|d| Failure::Fatal(self.bad_response(call, call.scrub(&d))))?;
+                let piece = wire::stream_piece(call.body.format, &event.event, &event.data);
                 let (delta, done) = match piece {
-                    Piece::Text(t) => (t, false),
-                    Piece::Last(t) => (t, true),
-                    Piece::Done(full) => {
+                    Ok(Piece::Done(_)) | Err(_) | Ok(Piece::Error(_)) if finished => return Ok(text),
+                    Ok(_) if finished => continue,
+                    Err(d) => return Err(Failure::Fatal(self.bad_response(call, call.scrub(&d)))),
+                    Ok(Piece::Text(t)) => (t, false),
+                    Ok(Piece::Last(t)) => {
+                        finished = true;
+                        (t, false)
+                    }
+                    Ok(Piece::Done(full)) => {
                         // TGI's last event carries the whole text; trust it
                         // when it is longer than what the tokens added up to.
-                        if let Some(full) = full.filter(|f| f.len() > text.len() && f.starts_with(&text)) {
-                            let rest = full[text.len()..].to_owned();
-                            (rest, true)
-                        } else {
-                            (String::new(), true)
-                        }
+                        let rest = full
+                            .filter(|f| f.len() > text.len() && f.starts_with(&text))
+                            .map(|f| f[text.len()..].to_owned())
+                            .unwrap_or_default();
+                        (rest, true)
                     }
-                    Piece::Error(message) => return Err(self.error_body_failure(call, StatusCode::OK, &message)),
+                    Ok(Piece::Error(message)) => return Err(self.error_body_failure(call, StatusCode::OK, &message)),
                 };
                 if !delta.is_empty() {
                     chars += delta.chars().count();
@@ -391,8 +399,15 @@ impl ModelClient {
                     progress.emit(Event::Streaming { chars, delta });
                 }
                 if done {
+                    // Read the body's end too, briefly, so the connection
+                    // goes back to the pool instead of being closed.
+                    let drain = async { while let Some(Ok(_)) = body.next().await {} };
+                    let _ = tokio::time::timeout(Duration::from_millis(250), drain).await;
                     return Ok(text);
                 }
+            }
+            if ended && finished {
+                return Ok(text);
             }
             if ended {
                 return Err(Failure::Transient {

@@ -121,6 +121,7 @@ struct Inner {
     requests: Mutex<Vec<Recorded>>,
     disconnects: Mutex<usize>,
     completed: Mutex<usize>,
+    connections: Mutex<usize>,
     changed: Notify,
 }
 
@@ -151,8 +152,10 @@ impl ModelServer {
         let inner = Arc::new(Inner { options: Mutex::new(options), ..Default::default() });
         let app = Router::new().fallback(handle).with_state(inner.clone());
         // Streamed events are small writes: send each at once, as real servers do.
-        let listener = listener.tap_io(|tcp| {
+        let counter = inner.clone();
+        let listener = listener.tap_io(move |tcp| {
             let _ = tcp.set_nodelay(true);
+            counter.bump(&counter.connections);
         });
         let (stop, stopped) = oneshot::channel::<()>();
         tokio::spawn(async move {
@@ -202,6 +205,11 @@ impl ModelServer {
     /// Answers sent to their end.
     pub fn completed(&self) -> usize {
         *lock(&self.inner.completed)
+    }
+
+    /// TCP connections accepted so far.
+    pub fn connections(&self) -> usize {
+        *lock(&self.inner.connections)
     }
 
     /// Wait until `n` model requests have arrived (or `limit` passes).
