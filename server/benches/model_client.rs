@@ -1,6 +1,9 @@
 //! The model client's own cost per request, against a local model server
-//! that answers at once (0 ms latency): a whole-answer request, a streamed
-//! one, and a bare `reqwest` POST to the same server as the floor.
+//! that answers at once (0 ms latency): a whole-answer request and a
+//! streamed one, each beside a bare `reqwest` POST of the same shape to the
+//! same server (the floor: server time plus HTTP), so the difference is the
+//! client's own work (prompt, body, retries loop, SSE parsing, events,
+//! post-processing).
 //!
 //! Prints p50/p95/p99 over a fixed number of requests, then runs the same
 //! three cases under criterion.
@@ -54,11 +57,13 @@ async fn generate(assistant: &Assistant, req: &GenerateRequest) {
     assert!(!answer.text.is_empty());
 }
 
-async fn bare_post(client: &reqwest::Client, url: &str) {
+/// The floor: the same request with a bare client, the body read whole
+/// (for `stream: true`, the event stream read to its end, unparsed).
+async fn bare_post(client: &reqwest::Client, url: &str, stream: bool) {
     let body = serde_json::json!({
         "model": "google/codegemma-7b-it",
         "messages": [{"role": "user", "content": "Write python code for the following task.\nTask: reverse a string"}],
-        "stream": false,
+        "stream": stream,
     });
     let response = client.post(format!("{url}/v1/chat/completions")).json(&body).send().await.unwrap();
     let bytes = response.bytes().await.unwrap();
@@ -97,13 +102,15 @@ fn bench(c: &mut Criterion) {
     let whole = request("whole");
     let stream = request("gemma");
     println!("model client overhead against a 0 ms local server ({SAMPLES} requests each)");
-    percentiles("bare reqwest POST", measure(|| s.rt.block_on(bare_post(&s.bare, &s.url))));
+    percentiles("bare reqwest, whole", measure(|| s.rt.block_on(bare_post(&s.bare, &s.url, false))));
     percentiles("generate, whole answer", measure(|| s.rt.block_on(generate(&s.assistant, &whole))));
+    percentiles("bare reqwest, stream read", measure(|| s.rt.block_on(bare_post(&s.bare, &s.url, true))));
     percentiles("generate, streamed answer", measure(|| s.rt.block_on(generate(&s.assistant, &stream))));
 
     let mut group = c.benchmark_group("model_client");
-    group.bench_function("bare_reqwest_post", |b| b.iter(|| s.rt.block_on(bare_post(&s.bare, &s.url))));
+    group.bench_function("bare_reqwest_whole", |b| b.iter(|| s.rt.block_on(bare_post(&s.bare, &s.url, false))));
     group.bench_function("generate_whole", |b| b.iter(|| s.rt.block_on(generate(&s.assistant, &whole))));
+    group.bench_function("bare_reqwest_stream", |b| b.iter(|| s.rt.block_on(bare_post(&s.bare, &s.url, true))));
     group.bench_function("generate_streamed", |b| b.iter(|| s.rt.block_on(generate(&s.assistant, &stream))));
     group.finish();
 }

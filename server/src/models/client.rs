@@ -3,7 +3,8 @@
 //!
 //! `reqwest` gives connection reuse, gzip, `HTTPS_PROXY`/`NO_PROXY` and rustls
 //! with the platform's root certificates (no OpenSSL), which is more than is
-//! worth writing by hand. `fastrand` gives the backoff jitter.
+//! worth writing by hand. `futures-util` reads the streamed body;
+//! `fastrand` gives the backoff jitter.
 //!
 //! Cancellation: [`ModelClient::run`] races the request against the
 //! cancellation token; when the token fires (or the future is dropped) the
