@@ -5,7 +5,6 @@ use std::process::ExitCode;
 
 use crate::cli::{Cli, Command};
 use crate::config::{Layers, Loaded};
-use crate::models::Registry;
 
 /// Run the command line. Errors become one line on stderr and exit code 1.
 pub fn run(cli: Cli) -> ExitCode {
@@ -21,10 +20,9 @@ pub fn run(cli: Cli) -> ExitCode {
             print_config(&loaded, cli.json);
             Ok(())
         }
-        Some(Command::Models) => {
-            print_models(&loaded, cli.json);
-            Ok(())
-        }
+        Some(Command::Models) => crate::assist::cli::models(&loaded.settings, cli.json),
+        Some(Command::Generate(args)) => crate::assist::cli::generate(&loaded.settings, &args, cli.json),
+        Some(Command::Explain(args)) => crate::assist::cli::explain(&loaded.settings, &args, cli.json),
         Some(other) => {
             Err(anyhow::anyhow!("`codegenie {}` is not available in this version of CodeGenie", command_name(&other)))
         }
@@ -78,20 +76,4 @@ fn print_config(loaded: &Loaded, json: bool) {
         println!("# problem: {p}");
     }
     print!("{}", s.to_redacted_toml());
-}
-
-fn print_models(loaded: &Loaded, json: bool) {
-    let (registry, _) = Registry::from_settings(&loaded.settings);
-    if json {
-        let value = serde_json::json!({
-            "models": registry.all().iter().map(|m| serde_json::json!({"id": m.id, "name": m.name, "repo": m.repo})).collect::<Vec<_>>(),
-            "default": registry.default_id(),
-        });
-        println!("{}", serde_json::to_string_pretty(&value).unwrap_or_default());
-        return;
-    }
-    for m in registry.all() {
-        let mark = if m.id == registry.default_id() { "*" } else { " " };
-        println!("{mark} {:<16} {:<32} {}", m.id, m.name, m.repo);
-    }
 }

@@ -253,6 +253,13 @@ pub struct ModelEntry {
     pub explain_template: Option<String>,
     /// Send chat messages (`true`) or a raw completion prompt (`false`).
     pub chat: Option<bool>,
+    /// System message sent to chat APIs.
+    pub system: Option<String>,
+    /// The model's own turn format (`{instruction}`), used where the API takes
+    /// a plain prompt (`hf-inference`, `tgi`, OpenAI completions).
+    pub raw_format: Option<String>,
+    /// Ask for a streamed answer where the API supports it.
+    pub stream: Option<bool>,
 }
 
 /// Where a configuration value came from, for error messages.

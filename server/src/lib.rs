@@ -3,6 +3,7 @@
 
 pub mod accounts;
 pub mod app;
+pub mod assist;
 pub mod cli;
 pub mod config;
 pub mod documents;

@@ -1,18 +1,244 @@
-//! The model registry: the built-in models (a data file compiled into the
-//! binary) plus the models the user adds or overrides in the config file.
+//! The models: a registry (the built-in models, a data file compiled into the
+//! binary, plus the models the user adds or overrides in the config file),
+//! the HTTP client that talks to their servers in four API forms, and the
+//! post-processing that turns an answer into code or an explanation.
+//!
+//! - [`Registry`] / [`ModelSpec`]: what each model is and how to prompt it.
+//! - [`client::ModelClient`]: one shared `reqwest` client, retries, loading
+//!   waits, streaming and cancellation.
+//! - [`endpoint::Endpoint`]: where a model is served and with which token.
+//! - [`postprocess`]: code out of markdown, cut at stop tokens, re-indented.
 
-use serde::Deserialize;
+pub mod client;
+pub mod endpoint;
+pub mod error;
+pub mod postprocess;
+mod sse;
+pub mod wire;
 
-use crate::config::{Problem, Settings, Source};
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::{ModelEntry, Problem, Secret, Settings, Source};
+
+pub use client::{Call, Event, ModelClient, Progress, RetryPolicy};
+pub use endpoint::Endpoint;
+pub use error::ModelError;
 
 const BUILTIN: &str = include_str!("builtin.toml");
 
+/// The wire format a model's server speaks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize, Default)]
+pub enum ApiForm {
+    /// Hugging Face router: OpenAI-compatible `POST /v1/chat/completions`.
+    #[default]
+    #[serde(rename = "hf-router")]
+    HfRouter,
+    /// Hugging Face text generation: `POST /hf-inference/models/{repo}`.
+    #[serde(rename = "hf-inference")]
+    HfInference,
+    /// Text Generation Inference: `POST /generate`, `POST /generate_stream`.
+    #[serde(rename = "tgi")]
+    Tgi,
+    /// Any OpenAI-compatible server (Ollama, vLLM, llama.cpp):
+    /// `/v1/chat/completions` or `/v1/completions`.
+    #[serde(rename = "openai")]
+    OpenAi,
+}
+
+impl ApiForm {
+    pub const ALL: [ApiForm; 4] = [ApiForm::HfRouter, ApiForm::HfInference, ApiForm::Tgi, ApiForm::OpenAi];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ApiForm::HfRouter => "hf-router",
+            ApiForm::HfInference => "hf-inference",
+            ApiForm::Tgi => "tgi",
+            ApiForm::OpenAi => "openai",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|a| a.as_str().eq_ignore_ascii_case(s.trim()))
+    }
+}
+
+impl fmt::Display for ApiForm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What a model is asked to do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Task {
+    Generate,
+    Explain,
+}
+
 /// What the registry knows of one model.
 #[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ModelSpec {
     pub id: String,
     pub name: String,
+    /// Repository id, or the model name the server expects.
     pub repo: String,
+    #[serde(default)]
+    pub api: ApiForm,
+    /// The model's own server (base URL or full endpoint URL); `None` means
+    /// the Hugging Face API at `hf.url`.
+    #[serde(default)]
+    pub url: Option<String>,
+    /// A token for this model's endpoint only.
+    #[serde(default)]
+    pub token: Option<Secret>,
+    /// An instruct model (chat messages where the API has them).
+    #[serde(default = "yes")]
+    pub chat: bool,
+    #[serde(default)]
+    pub system: Option<String>,
+    /// The model's turn format with `{instruction}`, for plain-prompt APIs.
+    #[serde(default = "instruction_only")]
+    pub raw_format: String,
+    pub generate_template: String,
+    pub explain_template: String,
+    #[serde(default)]
+    pub stop: Vec<String>,
+    #[serde(default = "default_max_new_tokens")]
+    pub max_new_tokens: u32,
+    #[serde(default = "default_temperature")]
+    pub temperature: f32,
+    #[serde(default = "default_top_p")]
+    pub top_p: f32,
+    /// Ask for a streamed answer where the API supports it.
+    #[serde(default = "yes")]
+    pub stream: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+fn instruction_only() -> String {
+    "{instruction}".to_owned()
+}
+fn default_max_new_tokens() -> u32 {
+    512
+}
+fn default_temperature() -> f32 {
+    0.2
+}
+fn default_top_p() -> f32 {
+    0.95
+}
+
+/// Templates for a model the user adds without giving any.
+const USER_GENERATE_TEMPLATE: &str =
+    "Write {language} code for the following task. Reply with one ```{language} code block only.\nTask: {prompt}";
+const USER_EXPLAIN_TEMPLATE: &str =
+    "Explain what the following {language} code does, in markdown.\n```{language}\n{code}\n```";
+
+impl ModelSpec {
+    /// The instruction for a task: the task's template with its fields filled.
+    pub fn instruction(&self, task: Task, language: &str, text: &str) -> String {
+        let language = if language.trim().is_empty() { "plain text" } else { language.trim() };
+        let (template, field) = match task {
+            Task::Generate => (&self.generate_template, "{prompt}"),
+            Task::Explain => (&self.explain_template, "{code}"),
+        };
+        // Fill the user's text last so braces inside it are never expanded.
+        let filled = template.replace("{language}", language).replace("{comment}", comment_marker(language));
+        filled.replace(field, text)
+    }
+
+    /// The whole plain prompt: the instruction inside the model's turn format.
+    pub fn raw_prompt(&self, instruction: &str) -> String {
+        if self.raw_format.contains("{instruction}") {
+            self.raw_format.replace("{instruction}", instruction)
+        } else {
+            format!("{}{instruction}", self.raw_format)
+        }
+    }
+
+    fn apply(&mut self, entry: &ModelEntry) -> Result<(), String> {
+        if let Some(api) = &entry.api {
+            self.api = ApiForm::parse(api).ok_or_else(|| {
+                format!(
+                    "unknown api `{api}`; use one of {}",
+                    ApiForm::ALL.iter().map(|a| a.as_str()).collect::<Vec<_>>().join(", ")
+                )
+            })?;
+        }
+        let strings = [
+            (&mut self.repo, &entry.repo),
+            (&mut self.name, &entry.name),
+            (&mut self.generate_template, &entry.generate_template),
+            (&mut self.explain_template, &entry.explain_template),
+            (&mut self.raw_format, &entry.raw_format),
+        ];
+        for (slot, value) in strings {
+            if let Some(v) = value {
+                slot.clone_from(v);
+            }
+        }
+        if let Some(url) = &entry.url {
+            self.url = Some(url.trim().to_owned()).filter(|u| !u.is_empty());
+        }
+        if entry.token.is_some() {
+            self.token.clone_from(&entry.token);
+        }
+        if entry.system.is_some() {
+            self.system.clone_from(&entry.system);
+        }
+        if let Some(stop) = &entry.stop {
+            self.stop.clone_from(stop);
+        }
+        self.chat = entry.chat.unwrap_or(self.chat);
+        self.stream = entry.stream.unwrap_or(self.stream);
+        self.max_new_tokens = entry.max_new_tokens.unwrap_or(self.max_new_tokens);
+        self.temperature = entry.temperature.unwrap_or(self.temperature);
+        self.top_p = entry.top_p.unwrap_or(self.top_p);
+        Ok(())
+    }
+
+    fn user_model(id: &str, repo: &str) -> Self {
+        Self {
+            id: id.to_owned(),
+            name: id.to_owned(),
+            repo: repo.to_owned(),
+            api: ApiForm::default(),
+            url: None,
+            token: None,
+            chat: true,
+            system: None,
+            raw_format: instruction_only(),
+            generate_template: USER_GENERATE_TEMPLATE.to_owned(),
+            explain_template: USER_EXPLAIN_TEMPLATE.to_owned(),
+            stop: Vec::new(),
+            max_new_tokens: default_max_new_tokens(),
+            temperature: default_temperature(),
+            top_p: default_top_p(),
+            stream: true,
+        }
+    }
+}
+
+/// The line-comment marker of a language (LSP language ids and common names).
+pub fn comment_marker(language: &str) -> &'static str {
+    match language.to_ascii_lowercase().as_str() {
+        "python" | "py" | "shellscript" | "shell" | "bash" | "sh" | "zsh" | "fish" | "ruby" | "rb" | "perl" | "r"
+        | "yaml" | "toml" | "dockerfile" | "makefile" | "powershell" | "elixir" | "julia" | "nim" | "coffeescript" => {
+            "#"
+        }
+        "sql" | "lua" | "haskell" | "elm" | "ada" => "--",
+        "lisp" | "clojure" | "scheme" | "racket" | "elisp" | "commonlisp" => ";;",
+        "erlang" | "latex" | "tex" | "matlab" | "prolog" => "%",
+        "vim" | "vimscript" => "\"",
+        "fortran" => "!",
+        "html" | "xml" | "markdown" | "plain text" | "plaintext" => "",
+        _ => "//",
+    }
 }
 
 #[derive(Deserialize)]
@@ -29,31 +255,31 @@ pub struct Registry {
 
 impl Registry {
     /// The built-in models with the user's additions and overrides applied.
+    /// A bad override is reported and leaves the model as it was.
     pub fn from_settings(settings: &Settings) -> (Self, Vec<Problem>) {
         let mut problems = Vec::new();
         let mut models = builtin();
+        let problem = |key: String, reason: String| Problem { source: Source::File(Default::default()), key, reason };
         for (id, entry) in &settings.models {
-            match models.iter_mut().find(|m| &m.id == id) {
-                Some(m) => {
-                    if let Some(repo) = &entry.repo {
-                        m.repo = repo.clone();
-                    }
-                    if let Some(name) = &entry.name {
-                        m.name = name.clone();
-                    }
+            let existing = models.iter().position(|m| &m.id == id);
+            let mut spec = match (existing, &entry.repo) {
+                (Some(i), _) => models[i].clone(),
+                (None, Some(repo)) => ModelSpec::user_model(id, repo),
+                (None, None) => {
+                    problems.push(problem(
+                        format!("models.{id}.repo"),
+                        "a new model needs `repo` (the model name its server expects)".to_owned(),
+                    ));
+                    continue;
                 }
-                None => match &entry.repo {
-                    Some(repo) => models.push(ModelSpec {
-                        id: id.clone(),
-                        name: entry.name.clone().unwrap_or_else(|| id.clone()),
-                        repo: repo.clone(),
-                    }),
-                    None => problems.push(Problem {
-                        source: Source::File(Default::default()),
-                        key: format!("models.{id}.repo"),
-                        reason: "a new model needs `repo` (the model name its server expects)".to_owned(),
-                    }),
-                },
+            };
+            if let Err(reason) = spec.apply(entry) {
+                problems.push(problem(format!("models.{id}.api"), reason));
+                continue;
+            }
+            match existing {
+                Some(i) => models[i] = spec,
+                None => models.push(spec),
             }
         }
         let default = if models.iter().any(|m| m.id == settings.model) {
@@ -62,11 +288,7 @@ impl Registry {
             problems.push(Problem {
                 source: Source::Defaults,
                 key: "model".to_owned(),
-                reason: format!(
-                    "unknown model `{}`; known models: {}",
-                    settings.model,
-                    models.iter().map(|m| m.id.as_str()).collect::<Vec<_>>().join(", ")
-                ),
+                reason: format!("unknown model `{}`; known models: {}", settings.model, ids(&models)),
             });
             crate::config::DEFAULT_MODEL.to_owned()
         };
@@ -84,6 +306,16 @@ impl Registry {
     pub fn default_id(&self) -> &str {
         &self.default
     }
+
+    /// The model with this id, or the default one for `None`.
+    pub fn resolve(&self, id: Option<&str>) -> Result<&ModelSpec, ModelError> {
+        let id = id.map(str::trim).filter(|i| !i.is_empty()).unwrap_or(&self.default);
+        self.get(id).ok_or_else(|| ModelError::UnknownModel { id: id.to_owned(), known: ids(&self.models) })
+    }
+}
+
+fn ids(models: &[ModelSpec]) -> String {
+    models.iter().map(|m| m.id.as_str()).collect::<Vec<_>>().join(", ")
 }
 
 fn builtin() -> Vec<ModelSpec> {
@@ -102,6 +334,14 @@ mod tests {
         let ids: Vec<_> = reg.all().iter().map(|m| m.id.as_str()).collect();
         assert_eq!(ids, ["deepseek-coder", "phi-2", "gemma", "stable-code", "replit-code"]);
         assert_eq!(reg.default_id(), "deepseek-coder");
+        for m in reg.all() {
+            assert_eq!(m.api, ApiForm::HfRouter, "{}", m.id);
+            assert!(m.generate_template.contains("{prompt}"), "{}", m.id);
+            assert!(m.explain_template.contains("{code}"), "{}", m.id);
+            assert!(m.raw_format.contains("{instruction}"), "{}", m.id);
+            assert!(!m.stop.is_empty(), "{}", m.id);
+            assert!(m.max_new_tokens > 0 && m.temperature >= 0.0, "{}", m.id);
+        }
     }
 
     #[test]
@@ -111,9 +351,55 @@ mod tests {
         let (reg, problems) = Registry::from_settings(&s);
         assert!(problems.is_empty());
         assert_eq!(reg.default_id(), "mine");
+        assert_eq!(reg.get("mine").unwrap().api, ApiForm::HfRouter);
         s.model = "nope".into();
         let (reg, problems) = Registry::from_settings(&s);
         assert_eq!(reg.default_id(), "deepseek-coder");
         assert!(problems[0].reason.contains("unknown model `nope`"));
+        let err = reg.resolve(Some("nope")).unwrap_err().to_string();
+        assert!(err.contains("deepseek-coder, phi-2"), "{err}");
+        assert_eq!(reg.resolve(None).unwrap().id, "deepseek-coder");
+    }
+
+    #[test]
+    fn overrides_change_any_field_and_bad_api_is_reported() {
+        let mut s = Settings::default();
+        s.models.insert(
+            "gemma".into(),
+            ModelEntry {
+                url: Some("http://127.0.0.1:8080".into()),
+                api: Some("tgi".into()),
+                max_new_tokens: Some(64),
+                stop: Some(vec!["END".into()]),
+                token: Some(Secret::new("hf_local")),
+                ..Default::default()
+            },
+        );
+        s.models.insert("phi-2".into(), ModelEntry { api: Some("grpc".into()), ..Default::default() });
+        let (reg, problems) = Registry::from_settings(&s);
+        let g = reg.get("gemma").unwrap();
+        assert_eq!((g.api, g.url.as_deref(), g.max_new_tokens), (ApiForm::Tgi, Some("http://127.0.0.1:8080"), 64));
+        assert_eq!(g.stop, ["END"]);
+        assert_eq!(g.repo, "google/codegemma-7b-it");
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert_eq!(problems[0].key, "models.phi-2.api");
+        assert!(problems[0].reason.contains("hf-router, hf-inference, tgi, openai"));
+        assert_eq!(reg.get("phi-2").unwrap().api, ApiForm::HfRouter);
+        assert!(!format!("{g:?}").contains("hf_local"));
+    }
+
+    #[test]
+    fn templates_fill_fields_without_expanding_user_text() {
+        let (reg, _) = Registry::from_settings(&Settings::default());
+        let replit = reg.get("replit-code").unwrap();
+        assert_eq!(replit.instruction(Task::Generate, "python", "add {code}"), "# Language: python\n# add {code}\n");
+        assert_eq!(replit.instruction(Task::Generate, "rust", "x"), "// Language: rust\n// x\n");
+        let ds = reg.get("deepseek-coder").unwrap();
+        let raw = ds.raw_prompt(&ds.instruction(Task::Explain, "go", "func f() {}"));
+        assert!(raw.contains("### Instruction:\nExplain what the following go code"), "{raw}");
+        assert!(raw.ends_with("```\n### Response:\n"), "{raw:?}");
+        let gemma = reg.get("gemma").unwrap();
+        let raw = gemma.raw_prompt("hi");
+        assert_eq!(raw, "<start_of_turn>user\nhi<end_of_turn>\n<start_of_turn>model\n");
     }
 }

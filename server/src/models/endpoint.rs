@@ -1,0 +1,157 @@
+//! Where a model is served, which URL each request goes to, and which token
+//! (if any) it carries.
+//!
+//! A model without its own `url` goes to the Hugging Face API at `hf.url`
+//! (`CODEGENIE_HF_URL`) and needs a token. A model with its own `url` on a
+//! Hugging Face host (an Inference Endpoint) uses its own token or the HF
+//! token. A model on any other server (a local TGI, Ollama, vLLM,
+//! llama.cpp) gets only its own `token`, if one is set, and works without.
+
+use reqwest::Url;
+
+use super::{ApiForm, ModelError, ModelSpec};
+use crate::config::{HfSettings, Secret};
+
+/// A resolved endpoint for one model.
+#[derive(Clone, Debug)]
+pub struct Endpoint {
+    pub api: ApiForm,
+    /// `scheme://host[:port]`, for messages (never a path, user or query).
+    pub display: String,
+    /// Non-streaming request URL.
+    pub url: String,
+    /// Streaming request URL (the same as `url` except for TGI).
+    pub stream_url: String,
+    /// Whether streaming is available for this form.
+    pub can_stream: bool,
+    /// Chat messages (`true`) or a plain prompt (`false`).
+    pub chat: bool,
+    pub token: Option<Secret>,
+}
+
+impl Endpoint {
+    pub fn resolve(spec: &ModelSpec, hf: &HfSettings) -> Result<Self, ModelError> {
+        let own_url = spec.url.as_deref().map(str::trim).filter(|u| !u.is_empty());
+        let base_raw = own_url.unwrap_or(hf.url.trim());
+        let bad_url = || ModelError::BadUrl { model: spec.id.clone(), url: base_raw.to_owned() };
+        let parsed = Url::parse(base_raw).map_err(|_| bad_url())?;
+        if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
+            return Err(bad_url());
+        }
+        let display = match parsed.port() {
+            Some(p) => format!("{}://{}:{p}", parsed.scheme(), parsed.host_str().unwrap_or_default()),
+            None => format!("{}://{}", parsed.scheme(), parsed.host_str().unwrap_or_default()),
+        };
+        let base = base_raw.trim_end_matches('/');
+        let hf_hosted = own_url.is_none() || is_hf_host(parsed.host_str().unwrap_or_default());
+        let token = spec
+            .token
+            .clone()
+            .filter(|t| !t.is_empty())
+            .or_else(|| if hf_hosted { hf.token.clone().filter(|t| !t.is_empty()) } else { None });
+        if hf_hosted && token.is_none() {
+            return Err(ModelError::NoToken { model: spec.id.clone() });
+        }
+        let (url, stream_url, can_stream, chat) = match spec.api {
+            ApiForm::HfRouter => {
+                let u = chat_url(base);
+                (u.clone(), u, true, true)
+            }
+            ApiForm::OpenAi => {
+                let u = if spec.chat { chat_url(base) } else { completions_url(base) };
+                (u.clone(), u, true, spec.chat)
+            }
+            ApiForm::HfInference => {
+                let u = match own_url {
+                    Some(_) => base.to_owned(),
+                    None => format!("{base}/hf-inference/models/{}", spec.repo.trim_matches('/')),
+                };
+                (u.clone(), u, false, false)
+            }
+            ApiForm::Tgi => {
+                let root = base.trim_end_matches("/generate_stream").trim_end_matches("/generate");
+                (format!("{root}/generate"), format!("{root}/generate_stream"), true, false)
+            }
+        };
+        Ok(Self { api: spec.api, display, url, stream_url, can_stream, chat, token })
+    }
+}
+
+fn is_hf_host(host: &str) -> bool {
+    let host = host.to_ascii_lowercase();
+    ["huggingface.co", "hf.co", "huggingface.cloud", "hf.space"]
+        .iter()
+        .any(|d| host == *d || host.ends_with(&format!(".{d}")))
+}
+
+fn chat_url(base: &str) -> String {
+    if base.ends_with("/chat/completions") {
+        base.to_owned()
+    } else if base.ends_with("/v1") {
+        format!("{base}/chat/completions")
+    } else {
+        format!("{base}/v1/chat/completions")
+    }
+}
+
+fn completions_url(base: &str) -> String {
+    if base.ends_with("/completions") && !base.ends_with("/chat/completions") {
+        base.to_owned()
+    } else if base.ends_with("/v1") {
+        format!("{base}/completions")
+    } else {
+        format!("{base}/v1/completions")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Settings;
+    use crate::models::Registry;
+
+    fn spec(id: &str) -> ModelSpec {
+        Registry::from_settings(&Settings::default()).0.get(id).unwrap().clone()
+    }
+
+    fn hf(token: Option<&str>) -> HfSettings {
+        HfSettings { token: token.map(Secret::new), url: "https://router.huggingface.co/".into() }
+    }
+
+    #[test]
+    fn hosted_models_need_a_token() {
+        let err = Endpoint::resolve(&spec("gemma"), &hf(None)).unwrap_err();
+        assert_eq!(err, ModelError::NoToken { model: "gemma".into() });
+        let ep = Endpoint::resolve(&spec("gemma"), &hf(Some("hf_x"))).unwrap();
+        assert_eq!(ep.url, "https://router.huggingface.co/v1/chat/completions");
+        assert_eq!(ep.display, "https://router.huggingface.co");
+        assert_eq!(ep.token.unwrap().expose(), "hf_x");
+    }
+
+    #[test]
+    fn urls_for_each_api_form() {
+        let mut s = spec("phi-2");
+        s.api = ApiForm::HfInference;
+        let ep = Endpoint::resolve(&s, &hf(Some("t"))).unwrap();
+        assert_eq!(ep.url, "https://router.huggingface.co/hf-inference/models/microsoft/phi-2");
+        s.url = Some("https://xyz.us-east-1.aws.endpoints.huggingface.cloud".into());
+        let ep = Endpoint::resolve(&s, &hf(Some("t"))).unwrap();
+        assert_eq!(ep.url, "https://xyz.us-east-1.aws.endpoints.huggingface.cloud");
+        assert!(ep.token.is_some(), "an Inference Endpoint gets the HF token");
+        s.api = ApiForm::Tgi;
+        s.url = Some("http://127.0.0.1:8080/".into());
+        let ep = Endpoint::resolve(&s, &hf(Some("t"))).unwrap();
+        assert_eq!(
+            (ep.url.as_str(), ep.stream_url.as_str()),
+            ("http://127.0.0.1:8080/generate", "http://127.0.0.1:8080/generate_stream")
+        );
+        assert!(ep.token.is_none(), "the HF token never goes to a local server");
+        s.api = ApiForm::OpenAi;
+        s.url = Some("http://localhost:11434/v1".into());
+        assert_eq!(Endpoint::resolve(&s, &hf(None)).unwrap().url, "http://localhost:11434/v1/completions");
+        s.chat = true;
+        assert_eq!(Endpoint::resolve(&s, &hf(None)).unwrap().url, "http://localhost:11434/v1/chat/completions");
+        s.url = Some("ftp://x".into());
+        assert!(matches!(Endpoint::resolve(&s, &hf(None)), Err(ModelError::BadUrl { .. })));
+    }
+}

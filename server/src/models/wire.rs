@@ -1,0 +1,227 @@
+//! The four wire formats: request bodies and how answers (whole or streamed)
+//! are read.
+
+use serde_json::{Value, json};
+
+use super::{ApiForm, Endpoint, ModelSpec, Task};
+
+/// The shape of a request body and of its answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// OpenAI chat completions (HF router, OpenAI-compatible servers).
+    Chat,
+    /// OpenAI text completions.
+    Completion,
+    /// Hugging Face text generation (`[{"generated_text"}]`).
+    HfInference,
+    /// Text Generation Inference.
+    Tgi,
+}
+
+/// The body of one request, and the prompt text inside it (post-processing
+/// removes it if the model repeats it).
+#[derive(Clone, Debug)]
+pub struct Body {
+    pub format: Format,
+    pub json: Value,
+    pub prompt: String,
+}
+
+/// Build the request body for a task.
+pub fn body(spec: &ModelSpec, endpoint: &Endpoint, task: Task, language: &str, text: &str, stream: bool) -> Body {
+    let instruction = spec.instruction(task, language, text);
+    let format = match (endpoint.api, endpoint.chat) {
+        (ApiForm::HfRouter, _) | (ApiForm::OpenAi, true) => Format::Chat,
+        (ApiForm::OpenAi, false) => Format::Completion,
+        (ApiForm::HfInference, _) => Format::HfInference,
+        (ApiForm::Tgi, _) => Format::Tgi,
+    };
+    match format {
+        Format::Chat | Format::Completion => {
+            let mut json = json!({
+                "model": spec.repo,
+                "max_tokens": spec.max_new_tokens,
+                "temperature": decimal(spec.temperature),
+                "top_p": decimal(spec.top_p),
+                "stream": stream,
+            });
+            // OpenAI-compatible servers accept at most four stop sequences.
+            if !spec.stop.is_empty() {
+                json["stop"] = json!(spec.stop.iter().take(4).collect::<Vec<_>>());
+            }
+            let prompt = if format == Format::Chat {
+                let mut messages = Vec::new();
+                if let Some(system) = spec.system.as_deref().filter(|s| !s.trim().is_empty()) {
+                    messages.push(json!({"role": "system", "content": system}));
+                }
+                messages.push(json!({"role": "user", "content": instruction}));
+                json["messages"] = json!(messages);
+                instruction
+            } else {
+                let prompt = spec.raw_prompt(&instruction);
+                json["prompt"] = json!(prompt);
+                prompt
+            };
+            Body { format, json, prompt }
+        }
+        Format::HfInference | Format::Tgi => {
+            let prompt = spec.raw_prompt(&instruction);
+            let mut parameters = json!({
+                "max_new_tokens": spec.max_new_tokens,
+                "top_p": decimal(spec.top_p),
+                "stop": spec.stop,
+                "return_full_text": false,
+            });
+            // Text generation servers refuse a temperature of 0: that means greedy.
+            if spec.temperature > 0.0 {
+                parameters["temperature"] = json!(decimal(spec.temperature));
+                parameters["do_sample"] = json!(true);
+            } else {
+                parameters["do_sample"] = json!(false);
+            }
+            let mut json = json!({"inputs": prompt, "parameters": parameters});
+            if format == Format::Tgi {
+                json["stream"] = json!(stream);
+            }
+            Body { format, json, prompt }
+        }
+    }
+}
+
+/// An `f32` setting as the decimal the user wrote (`0.2`, not `0.20000000298…`).
+fn decimal(x: f32) -> f64 {
+    x.to_string().parse().unwrap_or(f64::from(x))
+}
+
+/// The message of an error body: `{"error": "…"}`, `{"error": {"message": …}}`,
+/// `{"message": …}` or `{"detail": …}`.
+pub fn error_message(v: &Value) -> Option<String> {
+    let text = |v: &Value| match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Null => None,
+        other => Some(other.to_string()),
+    };
+    match v.get("error") {
+        Some(Value::Object(o)) => {
+            o.get("message").and_then(text).or_else(|| Some(Value::Object(o.clone()).to_string()))
+        }
+        Some(Value::Array(a)) if !a.is_empty() => Some(a.iter().filter_map(text).collect::<Vec<_>>().join("; ")),
+        Some(e) if !e.is_null() => text(e),
+        _ => v.get("message").and_then(text).or_else(|| v.get("detail").and_then(text)),
+    }
+}
+
+/// What one whole answer holds.
+pub fn answer_text(format: Format, v: &Value) -> Result<String, String> {
+    let found = match format {
+        Format::Chat => v.pointer("/choices/0/message/content").and_then(Value::as_str),
+        Format::Completion => v.pointer("/choices/0/text").and_then(Value::as_str),
+        Format::HfInference | Format::Tgi => {
+            v.pointer("/0/generated_text").or_else(|| v.get("generated_text")).and_then(Value::as_str)
+        }
+    };
+    found.map(str::to_owned).ok_or_else(|| {
+        let expected = match format {
+            Format::Chat => "`choices[0].message.content`",
+            Format::Completion => "`choices[0].text`",
+            Format::HfInference => "`[{\"generated_text\": …}]`",
+            Format::Tgi => "`{\"generated_text\": …}`",
+        };
+        format!("expected {expected}, got {}", shorten(&v.to_string()))
+    })
+}
+
+/// One streamed event, read.
+#[derive(Debug, PartialEq)]
+pub enum Piece {
+    /// More text (possibly empty, e.g. a role-only delta).
+    Text(String),
+    /// The end of the answer; TGI's last event also carries the whole text.
+    Done(Option<String>),
+    /// Text and then the end (a chunk with a `finish_reason`).
+    Last(String),
+    /// An error event in the stream.
+    Error(String),
+}
+
+/// Read one server-sent event of a streamed answer.
+pub fn stream_piece(format: Format, event: &str, data: &str) -> Result<Piece, String> {
+    let data = data.trim();
+    if data == "[DONE]" {
+        return Ok(Piece::Done(None));
+    }
+    let v: Value = serde_json::from_str(data).map_err(|_| format!("a stream event is not JSON: {}", shorten(data)))?;
+    if let Some(message) = error_message(&v).filter(|_| v.get("error").is_some() || event == "error") {
+        return Ok(Piece::Error(message));
+    }
+    if event == "error" {
+        return Ok(Piece::Error(shorten(data)));
+    }
+    match format {
+        Format::Chat | Format::Completion => {
+            let choice =
+                v.pointer("/choices/0").ok_or_else(|| format!("a stream event has no `choices`: {}", shorten(data)))?;
+            let text = match format {
+                Format::Chat => choice.pointer("/delta/content"),
+                _ => choice.get("text"),
+            }
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+            match choice.get("finish_reason") {
+                Some(r) if !r.is_null() => Ok(Piece::Last(text)),
+                _ => Ok(Piece::Text(text)),
+            }
+        }
+        Format::HfInference | Format::Tgi => {
+            if let Some(full) = v.get("generated_text").and_then(Value::as_str) {
+                return Ok(Piece::Done(Some(full.to_owned())));
+            }
+            let token = v.get("token").ok_or_else(|| format!("a stream event has no `token`: {}", shorten(data)))?;
+            if token.get("special").and_then(Value::as_bool).unwrap_or(false) {
+                return Ok(Piece::Text(String::new()));
+            }
+            Ok(Piece::Text(token.get("text").and_then(Value::as_str).unwrap_or_default().to_owned()))
+        }
+    }
+}
+
+/// At most 120 characters of a text, for messages.
+pub fn shorten(s: &str) -> String {
+    match s.char_indices().nth(120) {
+        Some((i, _)) => format!("{}…", &s[..i]),
+        None => s.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_shapes() {
+        assert_eq!(
+            error_message(&json!({"error": "Model x is currently loading"})).unwrap(),
+            "Model x is currently loading"
+        );
+        assert_eq!(error_message(&json!({"error": {"message": "bad", "type": "x"}})).unwrap(), "bad");
+        assert_eq!(error_message(&json!({"message": "m"})).unwrap(), "m");
+        assert_eq!(error_message(&json!({"choices": []})), None);
+    }
+
+    #[test]
+    fn stream_pieces() {
+        let chat = r#"{"choices":[{"delta":{"content":"fn"},"finish_reason":null}]}"#;
+        assert_eq!(stream_piece(Format::Chat, "", chat), Ok(Piece::Text("fn".into())));
+        let last = r#"{"choices":[{"delta":{},"finish_reason":"stop"}]}"#;
+        assert_eq!(stream_piece(Format::Chat, "", last), Ok(Piece::Last(String::new())));
+        let tgi = r#"{"token":{"id":1,"text":"x","special":false},"generated_text":null}"#;
+        assert_eq!(stream_piece(Format::Tgi, "", tgi), Ok(Piece::Text("x".into())));
+        let tgi_end = r#"{"token":{"id":2,"text":"</s>","special":true},"generated_text":"x"}"#;
+        assert_eq!(stream_piece(Format::Tgi, "", tgi_end), Ok(Piece::Done(Some("x".into()))));
+        let err = r#"{"error":"Request failed during generation","error_type":"generation"}"#;
+        assert_eq!(stream_piece(Format::Tgi, "", err), Ok(Piece::Error("Request failed during generation".into())));
+        assert!(stream_piece(Format::Chat, "", "{nope").unwrap_err().contains("not JSON"));
+        assert_eq!(stream_piece(Format::Chat, "", "[DONE]"), Ok(Piece::Done(None)));
+    }
+}
