@@ -9,3 +9,4 @@ pub mod logging;
 pub mod lsp;
 pub mod models;
 pub mod prompt;
+pub mod store;
