@@ -202,3 +202,37 @@ async fn journal_left_by_a_previous_run_is_replayed_once_at_start() {
     assert_eq!(later.list_history("u1", &HistoryQuery::default()).await.unwrap().entries.len(), 3);
     drop_database(&uri, &db).await;
 }
+
+/// Needs no server: a database that is down from the start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreachable_database_gives_clear_errors_without_secrets() {
+    let dir = tempfile::tempdir().unwrap();
+    let dead = TcpListener::bind("127.0.0.1:0").await.unwrap().local_addr().unwrap().port();
+    let uri = format!("mongodb://alice:s3cretPass@127.0.0.1:{dead}/?directConnection=true");
+    let store = store::open_with(&settings(dir.path(), Some((&uri, "codegenie"))), test_options()).await.unwrap();
+    assert_eq!(store.backend_name(), "mongodb");
+    assert_eq!(store.location(), format!("mongodb://127.0.0.1:{dead}/codegenie"));
+
+    let mut messages = vec![format!("{store:?}")];
+    for err in [
+        store.health().await.unwrap_err(),
+        store.create_user(new_user("x@example.com", "x")).await.unwrap_err(),
+        store.user_by_email("x@example.com").await.unwrap_err(),
+        store.list_history("u", &HistoryQuery::default()).await.unwrap_err(),
+    ] {
+        let StoreError::Unavailable(message) = &err else { panic!("expected Unavailable, got {err:?}") };
+        assert!(message.starts_with(&format!("the database at 127.0.0.1:{dead} is unreachable: ")), "{message}");
+        assert!(message.ends_with("check CODEGENIE_MONGODB_URI or unset it to use the local store"), "{message}");
+        messages.push(err.to_string());
+    }
+    for message in &messages {
+        assert!(!message.contains("s3cretPass") && !message.contains("alice"), "{message}");
+    }
+
+    // History is kept for later rather than refused.
+    store.record_event(HistoryEvent::new("u", EventKind::Login, 1)).await.unwrap();
+    assert_eq!(journal_files(dir.path()), 1);
+    let journal = std::fs::read_to_string(dir.path().join("store-journal.jsonl")).unwrap();
+    assert_eq!(journal.lines().count(), 1);
+    assert!(journal.contains("\"op\":\"event\""), "{journal}");
+}

@@ -106,6 +106,12 @@ pub enum Store {
     Mongo(Arc<mongo::MongoStore>),
 }
 
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("backend", &self.backend_name()).field("location", &self.location()).finish()
+    }
+}
+
 /// Opens the store the settings ask for: MongoDB when `mongodb.uri` is set,
 /// otherwise the local file `codegenie.db` in the data directory.
 ///
