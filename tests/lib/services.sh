@@ -62,8 +62,11 @@ start_mongo() {
   port=$(free_port)
   dir="$CODEGENIE_TOOLS/nx-27017"
   mkdir -p "$dir"
+  # It also logs every command to its console: keep that out of the test
+  # output, next to its log file.
   service_start nx-27017 --db memory -p "$port" \
-    --log-file "$dir/nx-27017.log" --pid-file "$dir/nx-27017.$port.pid"
+    --log-file "$dir/nx-27017.log" --pid-file "$dir/nx-27017.$port.pid" \
+    >"$dir/nx-27017.console.log" 2>&1
   wait_port "$port" 60
   export CODEGENIE_TEST_MONGODB_URI="mongodb://127.0.0.1:$port"
   echo "nx-27017 listening on 127.0.0.1:$port"
