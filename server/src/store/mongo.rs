@@ -310,20 +310,6 @@ fn contains_text(text: &str) -> Bson {
     Bson::Document(doc! { "$regex": regex_escape(text), "$options": "i" })
 }
 
-fn cursor_filter(before: &Option<String>) -> StoreResult<Option<Document>> {
-    let Some(before) = before else { return Ok(None) };
-    let cursor = Cursor::decode(before)?;
-    let at = cursor.created_at;
-    Ok(Some(doc! { "$or": [ { "created_at": { "$lt": at } }, { "created_at": at, "_id": { "$lt": cursor.id } } ] }))
-}
-
-fn all_of(mut clauses: Vec<Document>) -> Document {
-    match clauses.len() {
-        1 => clauses.remove(0),
-        _ => doc! { "$and": clauses },
-    }
-}
-
 impl MongoStore {
     /// Opens the store. It tries to reach the database once (waiting at most
     /// the server timeout); if that fails it logs why and opens anyway.
@@ -695,47 +681,93 @@ impl MongoStore {
         self.write_history(Record::Event(event)).await
     }
 
+    /// Up to `fetch` documents matching `filter`, newest first, strictly
+    /// after `before`.
+    ///
+    /// The cursor condition `(created_at, _id) < (at, id)` is two plain
+    /// queries (the same `created_at` with a smaller `_id`, then every older
+    /// `created_at`) rather than one `$or`: plain equality and range filters
+    /// are what every server answers from the `(user_id, created_at)` index.
+    async fn newest<T>(
+        &self,
+        collection: &Collection<T>,
+        filter: Document,
+        before: Option<Cursor>,
+        fetch: i64,
+    ) -> StoreResult<Vec<T>>
+    where
+        T: serde::de::DeserializeOwned + Send + Sync + Unpin,
+    {
+        let fail = |e| self.fail(e);
+        let mut found = Vec::new();
+        let older = match before {
+            None => filter,
+            Some(cursor) => {
+                let mut ties = filter.clone();
+                ties.insert("created_at", cursor.created_at);
+                ties.insert("_id", doc! { "$lt": cursor.id });
+                let sort = doc! { "_id": -1 };
+                found = collection
+                    .find(ties)
+                    .sort(sort)
+                    .limit(fetch)
+                    .await
+                    .map_err(fail)?
+                    .try_collect()
+                    .await
+                    .map_err(fail)?;
+                let mut older = filter;
+                older.insert("created_at", doc! { "$lt": cursor.created_at });
+                older
+            }
+        };
+        let remaining = fetch - i64::try_from(found.len()).unwrap_or(fetch);
+        if remaining > 0 {
+            let sort = doc! { "created_at": -1, "_id": -1 };
+            let more: Vec<T> = collection
+                .find(older)
+                .sort(sort)
+                .limit(remaining)
+                .await
+                .map_err(fail)?
+                .try_collect()
+                .await
+                .map_err(fail)?;
+            found.extend(more);
+        }
+        Ok(found)
+    }
+
     pub(crate) async fn list_history(&self, user_id: &str, query: &HistoryQuery) -> StoreResult<HistoryPage> {
         let c = self.collections()?;
         let limit = query.effective_limit();
-        let mut clauses = vec![doc! { "user_id": user_id }];
-        if let Some(model) = &query.model {
-            clauses.push(doc! { "model": model });
-        }
-        clauses.extend(cursor_filter(&query.before)?);
-        let newest_first = doc! { "created_at": -1, "_id": -1 };
+        let before = query.before.as_deref().map(Cursor::decode).transpose()?;
         let fetch = i64::from(limit) + 1;
-        let fail = |e| self.fail(e);
+        let mut filter = doc! { "user_id": user_id };
+        if let Some(model) = &query.model {
+            filter.insert("model", model);
+        }
 
         let items = if let Some(text) = query.search_text() {
             // Only prompt entries hold text: search them, then attach events.
             match query.kind {
                 None => {}
-                Some(EventKind::Generate) => clauses.push(doc! { "kind": PromptKind::Generate.as_str() }),
-                Some(EventKind::Explain) => clauses.push(doc! { "kind": PromptKind::Explain.as_str() }),
+                Some(EventKind::Generate) => _ = filter.insert("kind", PromptKind::Generate.as_str()),
+                Some(EventKind::Explain) => _ = filter.insert("kind", PromptKind::Explain.as_str()),
                 Some(_) => return Ok(HistoryPage::default()),
             }
-            clauses.push(doc! { "$or": [ { "input": contains_text(text) }, { "output": contains_text(text) } ] });
-            let prompts: Vec<PromptDoc> = c
-                .prompts
-                .find(all_of(clauses))
-                .sort(newest_first)
-                .limit(fetch)
-                .await
-                .map_err(fail)?
-                .try_collect()
-                .await
-                .map_err(fail)?;
+            filter.insert("$or", vec![doc! { "input": contains_text(text) }, doc! { "output": contains_text(text) }]);
+            let prompts = self.newest(&c.prompts, filter, before, fetch).await?;
             let ids: Vec<&str> = prompts.iter().map(|p| p.id.as_str()).collect();
             let mut events: HashMap<String, HistoryEvent> = c
                 .history
                 .find(doc! { "user_id": user_id, "_id": { "$in": ids } })
                 .await
-                .map_err(fail)?
+                .map_err(|e| self.fail(e))?
                 .map_ok(|d| (d.id.clone(), HistoryEvent::from(d)))
                 .try_collect()
                 .await
-                .map_err(fail)?;
+                .map_err(|e| self.fail(e))?;
             prompts
                 .into_iter()
                 .map(|p| {
@@ -746,20 +778,10 @@ impl MongoStore {
                 .collect()
         } else {
             if let Some(kind) = query.kind {
-                clauses.push(doc! { "kind": kind.as_str() });
+                filter.insert("kind", kind.as_str());
             }
-            let events: Vec<HistoryEvent> = c
-                .history
-                .find(all_of(clauses))
-                .sort(newest_first)
-                .limit(fetch)
-                .await
-                .map_err(fail)?
-                .map_ok(HistoryEvent::from)
-                .try_collect()
-                .await
-                .map_err(fail)?;
-            self.attach_prompts(&c, user_id, events).await?
+            let events = self.newest(&c.history, filter, before, fetch).await?;
+            self.attach_prompts(&c, user_id, events.into_iter().map(HistoryEvent::from).collect()).await?
         };
         Ok(page(items, limit))
     }
