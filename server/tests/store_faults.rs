@@ -236,3 +236,14 @@ async fn unreachable_database_gives_clear_errors_without_secrets() {
     assert_eq!(journal.lines().count(), 1);
     assert!(journal.contains("\"op\":\"event\""), "{journal}");
 }
+
+#[tokio::test]
+async fn malformed_connection_string_is_not_repeated() {
+    let dir = tempfile::tempdir().unwrap();
+    let uri = "mongodb://admin:Pa55w0rd@:notaport/?replicaSet=";
+    let store = store::open_with(&settings(dir.path(), Some((uri, "codegenie"))), test_options()).await.unwrap();
+    let err = store.user_by_id("u").await.unwrap_err();
+    let StoreError::Unavailable(message) = &err else { panic!("expected Unavailable, got {err:?}") };
+    assert!(message.contains("the connection string is not valid"), "{message}");
+    assert!(!message.contains("Pa55w0rd") && !message.contains("admin"), "{message}");
+}

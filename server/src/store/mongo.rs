@@ -416,7 +416,12 @@ impl MongoStore {
     async fn client(&self) -> Result<Client, String> {
         let mut options = ClientOptions::parse(self.uri.expose()).await.map_err(|e| {
             unreachable_reason(&e, self.options.server_timeout)
-                .unwrap_or_else(|| format!("the connection string is not valid: {}", e.kind))
+                // The driver's own text may quote parts of the string,
+                // credentials included, so it is not repeated.
+                .unwrap_or_else(|| {
+                    "the connection string is not valid (expected mongodb://host[:port]/… or mongodb+srv://host/…)"
+                        .to_owned()
+                })
         })?;
         options.app_name.get_or_insert_with(|| "codegenie".to_owned());
         options.server_selection_timeout = Some(self.options.server_timeout);
