@@ -573,15 +573,23 @@ impl MongoStore {
 
     pub(crate) async fn session(&self, token_hash: &str, now: Millis) -> StoreResult<Option<Session>> {
         let c = self.collections()?;
-        let filter = doc! { "_id": token_hash, "expires_at": { "$gt": now } };
-        let found = c.sessions.find_one(filter).await.map_err(|e| self.fail(e))?;
-        Ok(found.map(|d| Session {
+        Ok(self.unexpired(&c.sessions, token_hash, now).await?.map(|d| Session {
             token_hash: d.token_hash,
             user_id: d.user_id,
             created_at: d.created_at,
             last_seen_at: d.last_seen_at,
             expires_at: d.expires_at,
         }))
+    }
+
+    /// The document with this `_id` unless its `expires_at` is not after
+    /// `now` (expiry decided on read, whatever the TTL monitor did).
+    async fn unexpired<T>(&self, collection: &Collection<T>, id: &str, now: Millis) -> StoreResult<Option<T>>
+    where
+        T: serde::de::DeserializeOwned + Send + Sync,
+    {
+        let filter = doc! { "_id": id, "expires_at": { "$gt": now } };
+        collection.find_one(filter).await.map_err(|e| self.fail(e))
     }
 
     pub(crate) async fn touch_session(&self, token_hash: &str, now: Millis, expires_at: Millis) -> StoreResult<bool> {
@@ -635,9 +643,7 @@ impl MongoStore {
 
     pub(crate) async fn reset_code(&self, user_id: &str, now: Millis) -> StoreResult<Option<ResetCode>> {
         let c = self.collections()?;
-        let filter = doc! { "_id": user_id, "expires_at": { "$gt": now } };
-        let found = c.resets.find_one(filter).await.map_err(|e| self.fail(e))?;
-        Ok(found.map(|d| ResetCode {
+        Ok(self.unexpired(&c.resets, user_id, now).await?.map(|d| ResetCode {
             user_id: d.user_id,
             code_hash: d.code_hash,
             created_at: d.created_at,
