@@ -115,10 +115,12 @@ impl std::fmt::Debug for Store {
 /// Opens the store the settings ask for: MongoDB when `mongodb.uri` is set,
 /// otherwise the local file `codegenie.db` in the data directory.
 ///
-/// A MongoDB store that cannot reach its database still opens: it logs the
-/// reason, answers operations with [`StoreError::Unavailable`], keeps
-/// history writes in its journal and connects when the database is back. A
-/// local store that cannot open its file is an error.
+/// A MongoDB store opens without waiting for its database: it connects in
+/// the background (operations wait for that first attempt, at most
+/// [`StoreOptions::server_timeout`]). If the database cannot be reached it
+/// logs the reason, answers operations with [`StoreError::Unavailable`],
+/// keeps history writes in its journal and connects when the database is
+/// back. A local store that cannot open its file is an error.
 pub async fn open(settings: &Settings) -> StoreResult<Store> {
     open_with(settings, StoreOptions::default()).await
 }

@@ -247,6 +247,8 @@ struct State {
     collections: Option<Collections>,
     /// Why the database is unreachable; `None` while it answers.
     down: Option<String>,
+    /// Whether the first connection attempt has finished.
+    tried: bool,
     indexes_ready: bool,
 }
 
@@ -260,7 +262,7 @@ pub struct MongoStore {
     state: Mutex<State>,
     journal: Journal,
     /// Serialises reconnection attempts.
-    reconnecting: tokio::sync::Mutex<()>,
+    reconnecting: Arc<tokio::sync::Mutex<()>>,
 }
 
 /// The hosts of a connection string, without scheme, credentials, path or
@@ -311,8 +313,10 @@ fn contains_text(text: &str) -> Bson {
 }
 
 impl MongoStore {
-    /// Opens the store. It tries to reach the database once (waiting at most
-    /// the server timeout); if that fails it logs why and opens anyway.
+    /// Opens the store and returns at once. The first connection attempt
+    /// (and index creation, and any journal replay) runs in the background;
+    /// operations wait for it, then answer or fail with the reason, which is
+    /// also logged.
     pub async fn open(uri: &Secret, db_name: &str, data_dir: &Path, options: StoreOptions) -> StoreResult<Arc<Self>> {
         let db_name = if db_name.trim().is_empty() { "codegenie".to_owned() } else { db_name.trim().to_owned() };
         let store = Arc::new(Self {
@@ -322,13 +326,20 @@ impl MongoStore {
             journal: Journal::new(data_dir),
             options,
             state: Mutex::new(State::default()),
-            reconnecting: tokio::sync::Mutex::new(()),
+            reconnecting: Arc::new(tokio::sync::Mutex::new(())),
         });
-        match store.reconnect().await {
-            Ok(()) => tracing::info!(host = %store.host, db = %store.db_name, "MongoDB store connected"),
-            Err(e) => tracing::warn!("{e}"),
-        }
-        tokio::spawn(watch(Arc::downgrade(&store)));
+        // The first attempt runs in the background, holding the reconnect
+        // lock: operations wait for it (at most the server timeout), while
+        // whoever opened the store carries on at once.
+        let guard = Arc::clone(&store.reconnecting).try_lock_owned().expect("a new lock is free");
+        let first = Arc::clone(&store);
+        tokio::spawn(async move {
+            match first.connect(guard).await {
+                Ok(()) => tracing::info!(host = %first.host, db = %first.db_name, "MongoDB store connected"),
+                Err(e) => tracing::warn!("{e}"),
+            }
+            tokio::spawn(watch(Arc::downgrade(&first)));
+        });
         Ok(store)
     }
 
@@ -352,13 +363,17 @@ impl MongoStore {
         self.state().down.is_some()
     }
 
-    /// The collections, or the reason they cannot be used now.
-    fn collections(&self) -> StoreResult<Collections> {
+    /// The collections, or the reason they cannot be used now. Waits for
+    /// the first connection attempt if it is still under way.
+    async fn ready(&self) -> StoreResult<Collections> {
+        if !self.state().tried {
+            drop(self.reconnecting.lock().await);
+        }
         let state = self.state();
         match (&state.collections, &state.down) {
-            (Some(c), None) => Ok(c.clone()),
+            (Some(c), None) if state.tried => Ok(c.clone()),
             (_, Some(reason)) => Err(self.unavailable(reason)),
-            (None, None) => Err(self.unavailable("not connected yet")),
+            _ => Err(self.unavailable("not connected yet")),
         }
     }
 
@@ -382,7 +397,18 @@ impl MongoStore {
     /// Connects (building the client if needed), checks the database answers,
     /// creates the indexes once and replays the journal.
     async fn reconnect(&self) -> StoreResult<()> {
-        let _guard = self.reconnecting.lock().await;
+        let guard = Arc::clone(&self.reconnecting).lock_owned().await;
+        self.connect(guard).await
+    }
+
+    /// [`Self::reconnect`] with the lock already held.
+    async fn connect(&self, _guard: tokio::sync::OwnedMutexGuard<()>) -> StoreResult<()> {
+        let result = self.try_connect().await;
+        self.state().tried = true;
+        result
+    }
+
+    async fn try_connect(&self) -> StoreResult<()> {
         let existing = self.state().collections.clone();
         let collections = match existing {
             Some(c) => c,
@@ -466,7 +492,7 @@ impl MongoStore {
     /// (or older records still wait, so order is kept).
     async fn write_history(&self, record: Record) -> StoreResult<()> {
         if !self.journal.has_pending()
-            && let Ok(c) = self.collections()
+            && let Ok(c) = self.ready().await
         {
             match self.apply(&c, record.clone()).await {
                 Err(StoreError::Unavailable(_)) => {}
@@ -479,7 +505,7 @@ impl MongoStore {
     }
 
     pub(crate) async fn create_user(&self, user: User) -> StoreResult<User> {
-        let c = self.collections()?;
+        let c = self.ready().await?;
         let document = UserDoc {
             id: user.id.clone(),
             email: user.email.clone(),
@@ -509,13 +535,13 @@ impl MongoStore {
             UserKey::Email => "email",
             UserKey::Username => "username_key",
         };
-        let c = self.collections()?;
+        let c = self.ready().await?;
         let found = c.users.find_one(doc! { field: value }).await.map_err(|e| self.fail(e))?;
         Ok(found.map(User::from))
     }
 
     async fn update_user(&self, user_id: &str, update: Document) -> StoreResult<()> {
-        let c = self.collections()?;
+        let c = self.ready().await?;
         let result = c.users.update_one(doc! { "_id": user_id }, update).await.map_err(|e| self.fail(e))?;
         if result.matched_count == 0 { Err(StoreError::NotFound) } else { Ok(()) }
     }
@@ -525,7 +551,7 @@ impl MongoStore {
     }
 
     pub(crate) async fn add_failed_login(&self, user_id: &str) -> StoreResult<u32> {
-        let c = self.collections()?;
+        let c = self.ready().await?;
         let user = c
             .users
             .find_one_and_update(doc! { "_id": user_id }, doc! { "$inc": { "failed_logins": 1 } })
@@ -546,7 +572,7 @@ impl MongoStore {
     }
 
     pub(crate) async fn delete_user(&self, user_id: &str) -> StoreResult<()> {
-        let c = self.collections()?;
+        let c = self.ready().await?;
         let owned = doc! { "user_id": user_id };
         let fail = |e| self.fail(e);
         c.sessions.delete_many(owned.clone()).await.map_err(fail)?;
@@ -558,7 +584,7 @@ impl MongoStore {
     }
 
     pub(crate) async fn create_session(&self, s: Session) -> StoreResult<()> {
-        let c = self.collections()?;
+        let c = self.ready().await?;
         let document = SessionDoc {
             token_hash: s.token_hash,
             user_id: s.user_id,
@@ -572,7 +598,7 @@ impl MongoStore {
     }
 
     pub(crate) async fn session(&self, token_hash: &str, now: Millis) -> StoreResult<Option<Session>> {
-        let c = self.collections()?;
+        let c = self.ready().await?;
         Ok(self.unexpired(&c.sessions, token_hash, now).await?.map(|d| Session {
             token_hash: d.token_hash,
             user_id: d.user_id,
@@ -593,7 +619,7 @@ impl MongoStore {
     }
 
     pub(crate) async fn touch_session(&self, token_hash: &str, now: Millis, expires_at: Millis) -> StoreResult<bool> {
-        let c = self.collections()?;
+        let c = self.ready().await?;
         let filter = doc! { "_id": token_hash, "expires_at": { "$gt": now } };
         let update = doc! { "$set": { "last_seen_at": now, "expires_at": expires_at, "expire_at": date(expires_at) } };
         let result = c.sessions.update_one(filter, update).await.map_err(|e| self.fail(e))?;
@@ -601,13 +627,13 @@ impl MongoStore {
     }
 
     pub(crate) async fn revoke_session(&self, token_hash: &str) -> StoreResult<bool> {
-        let c = self.collections()?;
+        let c = self.ready().await?;
         let result = c.sessions.delete_one(doc! { "_id": token_hash }).await.map_err(|e| self.fail(e))?;
         Ok(result.deleted_count > 0)
     }
 
     pub(crate) async fn revoke_sessions(&self, user_id: &str, keep: Option<&str>) -> StoreResult<u64> {
-        let c = self.collections()?;
+        let c = self.ready().await?;
         let mut filter = doc! { "user_id": user_id };
         if let Some(keep) = keep {
             filter.insert("_id", doc! { "$ne": keep });
@@ -621,7 +647,7 @@ impl MongoStore {
         code: ResetCode,
         throttle_since: Millis,
     ) -> StoreResult<ResetCodeOutcome> {
-        let c = self.collections()?;
+        let c = self.ready().await?;
         let document = ResetDoc {
             user_id: code.user_id.clone(),
             code_hash: code.code_hash,
@@ -642,7 +668,7 @@ impl MongoStore {
     }
 
     pub(crate) async fn reset_code(&self, user_id: &str, now: Millis) -> StoreResult<Option<ResetCode>> {
-        let c = self.collections()?;
+        let c = self.ready().await?;
         Ok(self.unexpired(&c.resets, user_id, now).await?.map(|d| ResetCode {
             user_id: d.user_id,
             code_hash: d.code_hash,
@@ -654,7 +680,7 @@ impl MongoStore {
     }
 
     pub(crate) async fn add_reset_attempt(&self, user_id: &str) -> StoreResult<u32> {
-        let c = self.collections()?;
+        let c = self.ready().await?;
         let updated = c
             .resets
             .find_one_and_update(doc! { "_id": user_id }, doc! { "$inc": { "attempts": 1 } })
@@ -671,7 +697,7 @@ impl MongoStore {
         now: Millis,
         max_attempts: u32,
     ) -> StoreResult<bool> {
-        let c = self.collections()?;
+        let c = self.ready().await?;
         let filter = doc! {
             "_id": user_id,
             "code_hash": code_hash,
@@ -750,7 +776,7 @@ impl MongoStore {
     }
 
     pub(crate) async fn list_history(&self, user_id: &str, query: &HistoryQuery) -> StoreResult<HistoryPage> {
-        let c = self.collections()?;
+        let c = self.ready().await?;
         let limit = query.effective_limit();
         let before = query.before.as_deref().map(Cursor::decode).transpose()?;
         let fetch = i64::from(limit) + 1;
@@ -827,7 +853,7 @@ impl MongoStore {
     }
 
     pub(crate) async fn history_item(&self, user_id: &str, id: &str) -> StoreResult<HistoryItem> {
-        let c = self.collections()?;
+        let c = self.ready().await?;
         let event = c
             .history
             .find_one(doc! { "_id": id, "user_id": user_id })
@@ -839,7 +865,7 @@ impl MongoStore {
     }
 
     pub(crate) async fn delete_history_item(&self, user_id: &str, id: &str) -> StoreResult<()> {
-        let c = self.collections()?;
+        let c = self.ready().await?;
         let event = c
             .history
             .find_one_and_delete(doc! { "_id": id, "user_id": user_id })
@@ -853,14 +879,14 @@ impl MongoStore {
     }
 
     pub(crate) async fn clear_history(&self, user_id: &str) -> StoreResult<u64> {
-        let c = self.collections()?;
+        let c = self.ready().await?;
         c.prompts.delete_many(doc! { "user_id": user_id }).await.map_err(|e| self.fail(e))?;
         let result = c.history.delete_many(doc! { "user_id": user_id }).await.map_err(|e| self.fail(e))?;
         Ok(result.deleted_count)
     }
 
     pub(crate) async fn usage(&self, user_id: &str) -> StoreResult<Vec<Usage>> {
-        let c = self.collections()?;
+        let c = self.ready().await?;
         let models = c.prompts.distinct("model", doc! { "user_id": user_id }).await.map_err(|e| self.fail(e))?;
         let mut usage = Vec::new();
         for model in models.iter().filter_map(Bson::as_str) {
