@@ -11,3 +11,4 @@ pub mod logging;
 pub mod lsp;
 pub mod models;
 pub mod prompt;
+pub mod store;

@@ -48,3 +48,26 @@ python_tools() {
   "$venv/bin/pip" install --quiet --disable-pip-version-check "$@"
   export PATH="$venv/bin:$PATH"
 }
+
+# A MongoDB wire-protocol server (nx-27017, in memory) on a free loopback
+# port, for the store suites; exports CODEGENIE_TEST_MONGODB_URI. A URI that
+# is already set (a real MongoDB) is kept and nothing is started.
+start_mongo() {
+  if [ -n "${CODEGENIE_TEST_MONGODB_URI:-}" ]; then
+    echo "store tests use the MongoDB in CODEGENIE_TEST_MONGODB_URI"
+    return 0
+  fi
+  python_tools "nx-27017==0.8.1"
+  local port dir
+  port=$(free_port)
+  dir="$CODEGENIE_TOOLS/nx-27017"
+  mkdir -p "$dir"
+  # It also logs every command to its console: keep that out of the test
+  # output, next to its log file.
+  service_start nx-27017 --db memory -p "$port" \
+    --log-file "$dir/nx-27017.log" --pid-file "$dir/nx-27017.$port.pid" \
+    >"$dir/nx-27017.console.log" 2>&1
+  wait_port "$port" 60
+  export CODEGENIE_TEST_MONGODB_URI="mongodb://127.0.0.1:$port"
+  echo "nx-27017 listening on 127.0.0.1:$port"
+}
