@@ -101,17 +101,26 @@ fn bench(c: &mut Criterion) {
     let s = setup();
     let whole = request("whole");
     let stream = request("gemma");
+    // `cargo bench` passes `--bench`; a test run (`cargo test --benches`)
+    // only checks that each case works, through criterion's test mode.
+    if !std::env::args().any(|a| a == "--bench") {
+        return run_cases(c, &s, &whole, &stream);
+    }
     println!("model client overhead against a 0 ms local server ({SAMPLES} requests each)");
     percentiles("bare reqwest, whole", measure(|| s.rt.block_on(bare_post(&s.bare, &s.url, false))));
     percentiles("generate, whole answer", measure(|| s.rt.block_on(generate(&s.assistant, &whole))));
     percentiles("bare reqwest, stream read", measure(|| s.rt.block_on(bare_post(&s.bare, &s.url, true))));
     percentiles("generate, streamed answer", measure(|| s.rt.block_on(generate(&s.assistant, &stream))));
 
+    run_cases(c, &s, &whole, &stream);
+}
+
+fn run_cases(c: &mut Criterion, s: &Setup, whole: &GenerateRequest, stream: &GenerateRequest) {
     let mut group = c.benchmark_group("model_client");
     group.bench_function("bare_reqwest_whole", |b| b.iter(|| s.rt.block_on(bare_post(&s.bare, &s.url, false))));
-    group.bench_function("generate_whole", |b| b.iter(|| s.rt.block_on(generate(&s.assistant, &whole))));
+    group.bench_function("generate_whole", |b| b.iter(|| s.rt.block_on(generate(&s.assistant, whole))));
     group.bench_function("bare_reqwest_stream", |b| b.iter(|| s.rt.block_on(bare_post(&s.bare, &s.url, true))));
-    group.bench_function("generate_streamed", |b| b.iter(|| s.rt.block_on(generate(&s.assistant, &stream))));
+    group.bench_function("generate_streamed", |b| b.iter(|| s.rt.block_on(generate(&s.assistant, stream))));
     group.finish();
 }
 
