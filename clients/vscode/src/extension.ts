@@ -5,6 +5,7 @@
 import * as vscode from "vscode";
 import { Accounts } from "./accounts";
 import { cancel, explain, explanationView, generate } from "./assist";
+import { CLIENT_COMMANDS, type ClientCommand } from "./commands";
 import { HistoryView } from "./historyView";
 import { selectModel } from "./models";
 import { Server } from "./server";
@@ -30,21 +31,21 @@ export function activate(context: vscode.ExtensionContext): CodeGenieApi {
   const history = new HistoryView(server);
   context.subscriptions.push(output, server, docs, status);
 
-  const commands: Record<string, () => Promise<unknown>> = {
-    "codegenie.signUp": () => accounts.signUp(),
-    "codegenie.logIn": () => accounts.logIn(),
-    "codegenie.logOut": () => accounts.logOut(),
-    "codegenie.forgotPassword": () => accounts.forgotPassword(),
-    "codegenie.resetPassword": () => accounts.resetPassword(),
-    "codegenie.showProfile": () => accounts.showProfile(),
-    "codegenie.showHistory": () => history.show(),
-    "codegenie.selectModel": async () => {
+  const handlers: Record<ClientCommand, () => Promise<unknown>> = {
+    signUp: () => accounts.signUp(),
+    logIn: () => accounts.logIn(),
+    logOut: () => accounts.logOut(),
+    forgotPassword: () => accounts.forgotPassword(),
+    resetPassword: () => accounts.resetPassword(),
+    showProfile: () => accounts.showProfile(),
+    showHistory: () => history.show(),
+    selectModel: async () => {
       if (await selectModel(server)) refresh();
     },
-    "codegenie.generateFromComment": () => generate(server),
-    "codegenie.explainSelection": () => explain(server),
-    "codegenie.cancel": () => cancel(server),
-    "codegenie.setHuggingFaceToken": async () => {
+    generate: () => generate(server),
+    explain: () => explain(server),
+    cancel: () => cancel(server),
+    setHfToken: async () => {
       const token = await ask({
         title: "CodeGenie: Set Hugging Face Token",
         prompt: "Kept in VS Code's secret storage and handed to the server only. Leave empty to remove it.",
@@ -56,17 +57,15 @@ export function activate(context: vscode.ExtensionContext): CodeGenieApi {
       await server.setHfToken(token.trim() || undefined);
       void vscode.window.showInformationMessage(token.trim() ? "CodeGenie: Hugging Face token saved." : "CodeGenie: Hugging Face token removed.");
     },
-    "codegenie.restartServer": async () => {
+    restartServer: async () => {
       await server.restart();
       refresh();
     },
-    "codegenie.showOutput": async () => output.show(true),
-    "codegenie.statusBarClick": () => status.click(),
+    showOutput: async () => output.show(true),
+    statusBarClick: () => status.click(),
   };
-  for (const [id, run] of Object.entries(commands)) {
-    // The server registers its own `codegenie.*` commands (code actions run
-    // them); the palette commands above use other names.
-    context.subscriptions.push(vscode.commands.registerCommand(id, guarded(run)));
+  for (const [name, run] of Object.entries(handlers)) {
+    context.subscriptions.push(vscode.commands.registerCommand(CLIENT_COMMANDS[name as ClientCommand], guarded(run)));
   }
 
   context.subscriptions.push(

@@ -11,6 +11,7 @@ import {
   type LanguageClientOptions,
   type ServerOptions,
 } from "vscode-languageclient/node";
+import type { ServerCommand } from "./commands";
 import { candidates, describe, discover, versionProbe, type Found } from "./discovery";
 import { errorMessage, ServerNotRunning } from "./errors";
 import { isExplanationNotification, type ExplanationNotification } from "./markdown";
@@ -166,7 +167,7 @@ export class Server implements vscode.Disposable {
   }
 
   /** Runs a server command (`workspace/executeCommand`) with one object argument. */
-  async execute<T>(command: string, args: object = {}, token?: vscode.CancellationToken): Promise<T> {
+  async execute<T>(command: ServerCommand, args: object = {}, token?: vscode.CancellationToken): Promise<T> {
     const client = this.running();
     if (!client) throw new ServerNotRunning();
     return (await client.sendRequest(ExecuteCommandRequest.type, { command, arguments: [args] }, token)) as T;

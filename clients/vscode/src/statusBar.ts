@@ -2,6 +2,7 @@
 // offers to pick a model or to log in (or out).
 
 import * as vscode from "vscode";
+import { CLIENT_COMMANDS } from "./commands";
 import { isUnsupported } from "./errors";
 import type { ModelList } from "./models";
 import type { Server } from "./server";
@@ -14,7 +15,7 @@ export class StatusBar implements vscode.Disposable {
 
   constructor(private readonly server: Server) {
     this.item.name = "CodeGenie";
-    this.item.command = "codegenie.statusBarClick";
+    this.item.command = CLIENT_COMMANDS.statusBarClick;
     this.render();
     this.item.show();
   }
@@ -62,19 +63,19 @@ export class StatusBar implements vscode.Disposable {
     const running = this.server.currentState === "running";
     const entries: { label: string; command: string }[] = running
       ? [
-          { label: "$(symbol-class) Select Model", command: "codegenie.selectModel" },
-          this.signedIn ? { label: "$(sign-out) Log Out", command: "codegenie.logOut" } : { label: "$(sign-in) Log In", command: "codegenie.logIn" },
+          { label: "$(symbol-class) Select Model", command: CLIENT_COMMANDS.selectModel },
+          this.signedIn ? { label: "$(sign-out) Log Out", command: CLIENT_COMMANDS.logOut } : { label: "$(sign-in) Log In", command: CLIENT_COMMANDS.logIn },
           ...(this.signedIn
             ? [
-                { label: "$(account) Show Profile", command: "codegenie.showProfile" },
-                { label: "$(history) Show History", command: "codegenie.showHistory" },
+                { label: "$(account) Show Profile", command: CLIENT_COMMANDS.showProfile },
+                { label: "$(history) Show History", command: CLIENT_COMMANDS.showHistory },
               ]
-            : [{ label: "$(person-add) Sign Up", command: "codegenie.signUp" }]),
-          { label: "$(output) Show Server Log", command: "codegenie.showOutput" },
+            : [{ label: "$(person-add) Sign Up", command: CLIENT_COMMANDS.signUp }]),
+          { label: "$(output) Show Server Log", command: CLIENT_COMMANDS.showOutput },
         ]
       : [
-          { label: "$(debug-restart) Restart Server", command: "codegenie.restartServer" },
-          { label: "$(output) Show Server Log", command: "codegenie.showOutput" },
+          { label: "$(debug-restart) Restart Server", command: CLIENT_COMMANDS.restartServer },
+          { label: "$(output) Show Server Log", command: CLIENT_COMMANDS.showOutput },
         ];
     const pick = await vscode.window.showQuickPick(entries, { title: "CodeGenie" });
     if (pick) await vscode.commands.executeCommand(pick.command);

@@ -1,6 +1,7 @@
 // Small UI helpers shared by the commands.
 
 import * as vscode from "vscode";
+import { CLIENT_COMMANDS } from "./commands";
 import { errorMessage, ServerNotRunning } from "./errors";
 
 /** An input box that stays open when focus moves away. */
@@ -32,8 +33,8 @@ export async function showError(e: unknown): Promise<void> {
     const restart = "Restart Server";
     const log = "Show Log";
     const pick = await vscode.window.showErrorMessage(e.message, restart, log);
-    if (pick === restart) await vscode.commands.executeCommand("codegenie.restartServer");
-    else if (pick === log) await vscode.commands.executeCommand("codegenie.showOutput");
+    if (pick === restart) await vscode.commands.executeCommand(CLIENT_COMMANDS.restartServer);
+    else if (pick === log) await vscode.commands.executeCommand(CLIENT_COMMANDS.showOutput);
     return;
   }
   await vscode.window.showErrorMessage(`CodeGenie: ${errorMessage(e)}`);
