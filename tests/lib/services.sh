@@ -48,3 +48,16 @@ python_tools() {
   "$venv/bin/pip" install --quiet --disable-pip-version-check "$@"
   export PATH="$venv/bin:$PATH"
 }
+
+# Starts installing the VS Code test tools (Chromium from apt, code-server
+# from npm, cached under $CODEGENIE_TOOLS) in the background, so that on a
+# fresh machine they overlap the Rust build. clients/vscode/tests/run.sh runs
+# the same installer, which waits for this one (a lock) and finds it done.
+# The installer waits for the dpkg lock; other apt-get calls meanwhile should
+# pass `-o DPkg::Lock::Timeout=900` too.
+vscode_tools_prefetch() {
+  local installer
+  installer="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/clients/vscode/tests/install-tools.sh"
+  mkdir -p "$CODEGENIE_TOOLS"
+  bash "$installer" >"$CODEGENIE_TOOLS/vscode-tools.log" 2>&1 &
+}

@@ -40,6 +40,7 @@ export class Accounts {
   }
 
   async signUp(): Promise<void> {
+    this.server.requireRunning();
     const title = "CodeGenie: Sign Up";
     const email = await ask({ title, prompt: "Email", placeHolder: "you@example.com", validateInput: validateEmail });
     if (email === undefined) return;
@@ -55,6 +56,7 @@ export class Accounts {
   }
 
   async logIn(): Promise<void> {
+    this.server.requireRunning();
     const title = "CodeGenie: Log In";
     const id = await ask({ title, prompt: "Email or username", validateInput: validateLogin });
     if (id === undefined) return;
@@ -74,6 +76,7 @@ export class Accounts {
   }
 
   async forgotPassword(): Promise<void> {
+    this.server.requireRunning();
     const email = await ask({ title: "CodeGenie: Forgot Password", prompt: "The email of your account", value: this.lastEmail, validateInput: validateEmail });
     if (email === undefined) return;
     this.lastEmail = email.trim();
@@ -89,6 +92,7 @@ export class Accounts {
   }
 
   async resetPassword(): Promise<void> {
+    this.server.requireRunning();
     const title = "CodeGenie: Reset Password";
     const email = await ask({ title, prompt: "The email of your account", value: this.lastEmail, validateInput: validateEmail });
     if (email === undefined) return;

@@ -3,7 +3,6 @@
 // alone decides what the prompt is; explanations stream into a preview.
 
 import * as vscode from "vscode";
-import { ServerNotRunning } from "./errors";
 import { ExplanationStore, explanationPath, type ExplanationNotification } from "./markdown";
 import type { Server } from "./server";
 import type { MarkdownDocuments } from "./views";
@@ -21,7 +20,7 @@ async function runServerAction(server: Server, kind: string, hint: string): Prom
     void vscode.window.showInformationMessage("CodeGenie: open a file first.");
     return;
   }
-  if (server.currentState !== "running") throw new ServerNotRunning();
+  server.requireRunning();
   const actions =
     (await vscode.commands.executeCommand<(vscode.CodeAction | vscode.Command)[]>(
       "vscode.executeCodeActionProvider",

@@ -19,8 +19,9 @@ export function errorMessage(e: unknown): string {
   return String(e);
 }
 
-/** Whether the error is the server saying it does not know the command. */
+/** Whether the error is the server saying it does not know or support the command. */
 export function isUnsupported(e: unknown): boolean {
   const code = typeof e === "object" && e !== null && "code" in e ? (e as { code: unknown }).code : undefined;
-  return code === REQUEST_FAILED && /not supported/i.test(errorMessage(e));
+  const message = errorMessage(e);
+  return (code === REQUEST_FAILED && /not supported/i.test(message)) || /^unknown command/i.test(message);
 }

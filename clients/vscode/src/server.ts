@@ -75,8 +75,10 @@ export class Server implements vscode.Disposable {
   async start(): Promise<void> {
     if (this.client) return;
     this.setState("starting");
+    const settingPath = vscode.workspace.getConfiguration("codegenie").get<string>("server.path");
+    if (!settingPath) this.output.appendLine("[client] codegenie.server.path is not set");
     const list = candidates({
-      settingPath: vscode.workspace.getConfiguration("codegenie").get<string>("server.path"),
+      settingPath,
       extensionPath: this.context.extensionPath,
       platform: process.platform,
       arch: process.arch,
@@ -160,6 +162,11 @@ export class Server implements vscode.Disposable {
     const client = this.running();
     if (!client) return;
     await client.sendNotification(DidChangeConfigurationNotification.type, { settings: { codegenie: await this.settings() } });
+  }
+
+  /** Throws when the server is down, before asking the user for anything. */
+  requireRunning(): void {
+    if (!this.running()) throw new ServerNotRunning();
   }
 
   private running(): LanguageClient | undefined {

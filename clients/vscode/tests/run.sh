@@ -117,6 +117,9 @@ cat >"$work/user-data/User/settings.json" <<JSON
   "update.mode": "none",
   "window.restoreWindows": "none",
   "chat.commandCenter.enabled": false,
+  "editor.autoClosingBrackets": "never",
+  "editor.autoClosingQuotes": "never",
+  "editor.autoIndent": "none",
   "codegenie.server.path": "$bin"
 }
 JSON
@@ -172,6 +175,7 @@ CODEGENIE_E2E_URL="http://127.0.0.1:$port" \
   CODEGENIE_E2E_ARTIFACTS="$artifacts" \
   CODEGENIE_E2E_RESULT="$work/e2e.result" \
   CODEGENIE_E2E_MODELS="$models" \
+  CODEGENIE_E2E_SETTINGS="$work/user-data/User/settings.json" \
   CODEGENIE_E2E_ANSWER="$answer" \
   node out/e2e/run.js
 set -e

@@ -51,6 +51,7 @@ describe("errors", () => {
     const e = Object.assign(new Error("`codegenie.status` is not supported by this codegenie server (0.1.0)"), { code: REQUEST_FAILED });
     assert.equal(isUnsupported(e), true);
     assert.equal(isUnsupported(Object.assign(new Error("wrong password"), { code: REQUEST_FAILED })), false);
+    assert.equal(isUnsupported(Object.assign(new Error("unknown command `codegenie.status`; CodeGenie's commands are: …"), { code: -32602 })), true);
     assert.equal(errorMessage({ message: "plain object" }), "plain object");
     assert.equal(errorMessage(42), "42");
   });

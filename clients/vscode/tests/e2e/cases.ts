@@ -7,6 +7,7 @@
 // with that reason, and it runs for real as soon as the server has it.
 
 import { strict as assert } from "node:assert";
+import { readFileSync } from "node:fs";
 import type { Locator } from "playwright-core";
 import type { Workbench } from "./workbench";
 
@@ -16,6 +17,8 @@ export interface E2eEnv {
   /** Model ids the server lists (`codegenie.models`). */
   readonly models: readonly string[];
   readonly defaultModel: string;
+  /** code-server's user settings.json, for cases that change settings. */
+  readonly userSettings: string;
   /** A piece of the test model server's answer, when one runs. */
   readonly modelAnswer?: string;
 }
@@ -31,6 +34,11 @@ export interface Case {
 }
 
 export class Skip extends Error {}
+
+/** The extension's status bar item showing `text`. */
+function status(wb: Workbench, text: string): Locator {
+  return wb.statusItem("codegenie.codegenie.codegenie.status", text);
+}
 
 const UNSUPPORTED = /is not supported by this codegenie server/;
 
@@ -80,7 +88,7 @@ export const cases: Case[] = [
     name: "the extension activates and starts the server (status bar shows the model)",
     run: async ({ wb, env }) => {
       // The model appears only once the server answered `codegenie.models`.
-      await wb.statusItem(env.defaultModel).waitFor({ state: "visible", timeout: 180_000 });
+      await status(wb, env.defaultModel).waitFor({ state: "visible", timeout: 180_000 });
     },
   },
   {
@@ -117,7 +125,7 @@ export const cases: Case[] = [
       await wb.typeInQuickInput(pick);
       await wb.pressEnter();
       // The setting changed, reached the server and came back in the status bar.
-      await wb.statusItem(pick).waitFor({ state: "visible", timeout: 30_000 });
+      await status(wb, pick).waitFor({ state: "visible", timeout: 30_000 });
     },
   },
   {
@@ -129,14 +137,14 @@ export const cases: Case[] = [
       await fillInput(wb, "At least 8 characters", PASSWORD, true);
       await fillInput(wb, "Type it again", PASSWORD, true);
       await expectOrSkip(wb, wb.notification(/welcome, e2e-user/), "codegenie.signup");
-      await wb.statusItem("e2e-user").waitFor({ state: "visible", timeout: 30_000 });
+      await status(wb, "e2e-user").waitFor({ state: "visible", timeout: 30_000 });
       await wb.runCommand("CodeGenie: Log Out");
       await wb.notification(/signed out/).waitFor({ state: "visible", timeout: 30_000 });
       await wb.runCommand("CodeGenie: Log In");
       await fillInput(wb, "Email or username", "e2e-user");
       await fillInput(wb, "Password", PASSWORD, true);
       await wb.notification(/signed in as e2e-user/).waitFor({ state: "visible", timeout: 30_000 });
-      await wb.statusItem("e2e-user").waitFor({ state: "visible", timeout: 30_000 });
+      await status(wb, "e2e-user").waitFor({ state: "visible", timeout: 30_000 });
       await wb.clearNotifications();
     },
   },
@@ -169,6 +177,28 @@ export const cases: Case[] = [
       const preview = wb.page.locator(".tabs-container .tab", { hasText: /Preview/ });
       await expectOrSkip(wb, preview, "codegenie.explain", 120_000);
       await wb.screenshot("explanation");
+    },
+  },
+  {
+    name: "a missing server is reported with install help, commands say so, fixing the path restarts it",
+    run: async ({ wb, env }) => {
+      const original = readFileSync(env.userSettings, "utf8");
+      const settings = JSON.parse(original) as Record<string, unknown>;
+      await wb.writeUserSettings(JSON.stringify({ ...settings, "codegenie.server.path": "/nonexistent/codegenie" }));
+      try {
+        const missing = wb.notification(/no working `?codegenie`? server/);
+        await missing.waitFor({ state: "visible", timeout: 60_000 });
+        await missing.getByRole("button", { name: "How to Install" }).waitFor({ state: "visible", timeout: 5_000 });
+        await wb.screenshot("server-missing");
+        await wb.clearNotifications();
+        await wb.runCommand("CodeGenie: Log In");
+        await wb.notification(/server is not running/).waitFor({ state: "visible", timeout: 30_000 });
+        await wb.clearNotifications();
+      } finally {
+        await wb.writeUserSettings(original);
+      }
+      // Back on a working path: the server restarts and shows the model again.
+      await status(wb, " · ").waitFor({ state: "visible", timeout: 60_000 });
     },
   },
 ];

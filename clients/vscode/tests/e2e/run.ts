@@ -4,7 +4,7 @@
 // Environment: CODEGENIE_E2E_URL, CODEGENIE_E2E_WORKSPACE,
 // CODEGENIE_E2E_PROFILE (browser profile folder), CODEGENIE_E2E_ARTIFACTS,
 // CODEGENIE_E2E_RESULT, CODEGENIE_E2E_MODELS (comma-separated, default first),
-// CODEGENIE_E2E_ANSWER (optional), CODEGENIE_E2E_ONLY (optional substring).
+// CODEGENIE_E2E_SETTINGS (user settings.json), CODEGENIE_E2E_ANSWER (optional), CODEGENIE_E2E_ONLY (optional substring).
 
 import { writeFileSync } from "node:fs";
 import { cases, Skip, type E2eEnv } from "./cases";
@@ -22,6 +22,7 @@ async function main(): Promise<number> {
     pythonFile: "hello.py",
     models,
     defaultModel: models[0] ?? "deepseek-coder",
+    userSettings: need("CODEGENIE_E2E_SETTINGS"),
     modelAnswer: process.env.CODEGENIE_E2E_ANSWER || undefined,
   };
   const only = process.env.CODEGENIE_E2E_ONLY;

@@ -144,8 +144,25 @@ export class Workbench {
     await this.pressEnter();
   }
 
-  statusItem(text: string): Locator {
-    return this.page.locator("#workbench\\.parts\\.statusbar .statusbar-item", { hasText: text });
+  /**
+   * Replaces the user settings through the settings.json editor, the way a
+   * person edits them (an external write is not always noticed at once).
+   */
+  async writeUserSettings(json: string): Promise<void> {
+    await this.runCommand("Preferences: Open User Settings (JSON)");
+    await this.page.locator(".tabs-container .tab", { hasText: "settings.json" }).waitFor({ state: "visible", timeout: 30_000 });
+    await this.page.locator(".editor-instance .monaco-editor .view-lines").first().click();
+    await this.page.keyboard.press("Control+A");
+    await this.page.keyboard.press("Delete");
+    await this.page.keyboard.insertText(json);
+    await this.page.keyboard.press("Control+S");
+    await this.page.locator(".tabs-container .tab.dirty", { hasText: "settings.json" }).waitFor({ state: "detached", timeout: 10_000 });
+    await this.runCommand("View: Close Editor");
+  }
+
+  /** A status bar item contributed by an extension, by `<extension id>.<item id>`. */
+  statusItem(id: string, text: string): Locator {
+    return this.page.locator(`#workbench\\.parts\\.statusbar .statusbar-item[id="${id}"]`, { hasText: text });
   }
 
   /** The first notification toast whose text matches. */
