@@ -16,6 +16,7 @@ import { candidates, describe, discover, versionProbe, type Found } from "./disc
 import { errorMessage, ServerNotRunning } from "./errors";
 import { isExplanationNotification, type ExplanationNotification } from "./markdown";
 import { initializationOptions, serverSettings, type ModelEndpoints, type ServerSettings } from "./settings";
+import { ProgressNotifications } from "./progress";
 import type { ServerState } from "./status";
 
 export const INSTALL_DOCS = "https://github.com/codegenie/codegenie#install";
@@ -118,10 +119,13 @@ export class Server implements vscode.Disposable {
       },
     };
     const client = new LanguageClient("codegenie", "CodeGenie", serverOptions, clientOptions);
+    client.registerFeature(new ProgressNotifications(client));
     client.onNotification("codegenie/explanation", (params: unknown) => {
       if (isExplanationNotification(params)) this.explanationEmitter.fire(params);
     });
     client.onDidChangeState((e) => {
+      // The client's built-in progress handler is installed while it
+      // initializes; take over once it runs (also after a crash restart).
       if (e.newState === State.Running) this.setState("running");
       else if (e.newState === State.Stopped) this.setState("stopped");
       else this.setState("starting");
