@@ -186,5 +186,13 @@ failed=$((failed + e2e_fail))
 skipped=$((skipped + e2e_skip))
 # The extension host's own logs (the server's stderr is in the CodeGenie output channel).
 find "$work/user-data/logs" -name '*CodeGenie*' -exec cp {} "$artifacts/" \; 2>/dev/null || true
+# The e2e cases type a password and a token; neither may reach a log.
+step "no secret in the logs"
+if grep -rlE "hf_e2eSecretTokenValue123|correct horse battery" "$artifacts" "$work/user-data/logs" 2>/dev/null; then
+  echo "a secret typed in the e2e test is in the logs above" >&2
+  failed=$((failed + 1))
+else
+  passed=$((passed + 1))
+fi
 echo "screenshots and logs: $artifacts"
 finish

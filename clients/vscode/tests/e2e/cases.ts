@@ -176,6 +176,20 @@ export const cases: Case[] = [
     },
   },
   {
+    name: "Set Hugging Face Token keeps the token out of settings and the server takes it",
+    run: async ({ wb, env }) => {
+      const token = "hf_e2eSecretTokenValue123";
+      await wb.runCommand("CodeGenie: Set Hugging Face Token");
+      await fillInput(wb, "secret storage", token, true);
+      await wb.notification(/Hugging Face token saved/).waitFor({ state: "visible", timeout: 30_000 });
+      // The server got it through didChangeConfiguration and found nothing wrong.
+      await wb.page.waitForTimeout(1_000);
+      assert.equal(await wb.notification(/hf\.token|hf\b.*token/i).filter({ hasNotText: "saved" }).count(), 0, "no warning about the token");
+      assert.ok(!readFileSync(env.userSettings, "utf8").includes(token), "the token is not in settings.json");
+      await wb.clearNotifications();
+    },
+  },
+  {
     name: "a missing server is reported with install help, commands say so, fixing the path restarts it",
     run: async ({ wb, env }) => {
       const original = readFileSync(env.userSettings, "utf8");
