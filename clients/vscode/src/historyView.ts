@@ -152,12 +152,12 @@ export class HistoryView {
 async function perform(action: Exclude<Action, "delete">, entry: HistoryEntry, target: vscode.TextEditor | undefined): Promise<void> {
   switch (action) {
     case "insert": {
-      const editor = target ?? vscode.window.activeTextEditor;
-      if (!editor) {
+      const previous = target ?? vscode.window.activeTextEditor;
+      if (!previous) {
         void vscode.window.showInformationMessage("CodeGenie: open a file to insert into.");
         return;
       }
-      await vscode.window.showTextDocument(editor.document, editor.viewColumn);
+      const editor = await vscode.window.showTextDocument(previous.document, { viewColumn: previous.viewColumn, selection: previous.selection });
       await editor.edit((b) => b.replace(editor.selection, entry.output));
       return;
     }

@@ -176,6 +176,16 @@ export const cases: Case[] = [
     },
   },
   {
+    name: "Show History lists the generation, newest first",
+    run: async ({ wb }) => {
+      await wb.runCommand("CodeGenie: Show History");
+      const row = wb.quickInput.locator(".monaco-list-row:visible", { hasText: "print the numbers from 1 to 10" }).first();
+      await expectOrSkip(wb, row, "codegenie.history");
+      await wb.screenshot("history");
+      await wb.escape();
+    },
+  },
+  {
     name: "Set Hugging Face Token keeps the token out of settings and the server takes it",
     run: async ({ wb, env }) => {
       const token = "hf_e2eSecretTokenValue123";
