@@ -28,6 +28,12 @@ service_start() {
 
 services_stop() {
   local pid
+  # An install still running is let finish: killing apt or npm midway
+  # would leave a broken install behind.
+  if [ -n "${_prefetch_pid:-}" ]; then
+    wait "$_prefetch_pid" 2>/dev/null || true
+    _prefetch_pid=
+  fi
   for pid in "${_service_pids[@]:-}"; do
     [ -n "$pid" ] || continue
     kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
@@ -70,4 +76,18 @@ start_mongo() {
   wait_port "$port" 60
   export CODEGENIE_TEST_MONGODB_URI="mongodb://127.0.0.1:$port"
   echo "nx-27017 listening on 127.0.0.1:$port"
+}
+
+# Starts installing the VS Code test tools (Chromium from apt, code-server
+# from npm, cached under $CODEGENIE_TOOLS) in the background, so that on a
+# fresh machine they overlap the Rust build. clients/vscode/tests/run.sh runs
+# the same installer, which waits for this one (a lock) and finds it done.
+# The installer waits for the dpkg lock; other apt-get calls meanwhile should
+# pass `-o DPkg::Lock::Timeout=900` too.
+vscode_tools_prefetch() {
+  local installer
+  installer="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/clients/vscode/tests/install-tools.sh"
+  mkdir -p "$CODEGENIE_TOOLS"
+  bash "$installer" >"$CODEGENIE_TOOLS/vscode-tools.log" 2>&1 &
+  _prefetch_pid=$!
 }

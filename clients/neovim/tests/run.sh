@@ -60,8 +60,8 @@ fi
 if ! command -v luacheck >/dev/null; then
   say "installing luacheck (apt-get install lua-check)"
   export DEBIAN_FRONTEND=noninteractive
-  apt-get install -y -qq lua-check >/dev/null 2>&1 \
-    || { apt-get update -qq && apt-get install -y -qq lua-check >/dev/null; }
+  apt-get -o DPkg::Lock::Timeout=900 install -y -qq lua-check >/dev/null 2>&1 \
+    || { apt-get -o DPkg::Lock::Timeout=900 update -qq && apt-get -o DPkg::Lock::Timeout=900 install -y -qq lua-check >/dev/null; }
 fi
 
 bin=${CODEGENIE_BIN:-$CARGO_TARGET_DIR/debug/codegenie}

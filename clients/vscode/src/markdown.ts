@@ -1,0 +1,91 @@
+// Markdown shown beside the editor: explanations (replaced as the stream
+// arrives) and the profile. A document model with no `vscode` import; the
+// content provider in `views.ts` serves it under the `codegenie` scheme.
+
+export interface ExplanationNotification {
+  readonly id: string;
+  readonly title?: string;
+  readonly markdown: string;
+  readonly done: boolean;
+}
+
+export interface Explanation {
+  readonly title: string;
+  readonly markdown: string;
+  readonly done: boolean;
+}
+
+export function isExplanationNotification(v: unknown): v is ExplanationNotification {
+  if (typeof v !== "object" || v === null) return false;
+  const o = v as Record<string, unknown>;
+  return (
+    (typeof o.id === "string" || typeof o.id === "number") &&
+    typeof o.markdown === "string" &&
+    typeof o.done === "boolean" &&
+    (o.title === undefined || typeof o.title === "string")
+  );
+}
+
+/** The path a document is served under: `explanation/<id>.md`. */
+export function explanationPath(id: string): string {
+  return `/explanation/${encodeURIComponent(String(id))}.md`;
+}
+
+/**
+ * Explanations by id. `markdown` is the whole text so far, so an update
+ * replaces it. A late notification for a finished explanation is ignored.
+ */
+export class ExplanationStore {
+  private readonly items = new Map<string, Explanation>();
+
+  /** Whether the explanation is new, and whether anything changed. */
+  update(n: ExplanationNotification): { isNew: boolean; changed: boolean } {
+    const id = String(n.id);
+    const old = this.items.get(id);
+    if (old?.done) return { isNew: false, changed: false };
+    this.items.set(id, { title: n.title ?? old?.title ?? "Explanation", markdown: n.markdown, done: n.done });
+    return { isNew: old === undefined, changed: true };
+  }
+
+  get(id: string): Explanation | undefined {
+    return this.items.get(String(id));
+  }
+
+  render(id: string): string {
+    const e = this.get(id);
+    if (!e) return "# Explanation\n\n_Not available any more._\n";
+    const body = e.markdown.trim() ? e.markdown : "_Waiting for the model…_";
+    return `# ${e.title}\n\n${body}\n${e.done ? "" : "\n---\n_streaming…_\n"}`;
+  }
+}
+
+export interface Profile {
+  readonly user: { readonly username: string; readonly email: string; readonly createdAt?: string; readonly lastLoginAt?: string };
+  readonly usage: readonly { readonly model: string; readonly kind: string; readonly count: number }[];
+}
+
+function cell(s: string): string {
+  return s.replace(/\|/g, "\\|").replace(/\n/g, " ");
+}
+
+export function renderProfile(p: Profile): string {
+  const lines = [
+    `# ${cell(p.user.username)}`,
+    "",
+    `- **Email:** ${cell(p.user.email)}`,
+    `- **Member since:** ${p.user.createdAt ?? "—"}`,
+    `- **Last login:** ${p.user.lastLoginAt ?? "—"}`,
+    "",
+    "## Usage",
+    "",
+  ];
+  if (p.usage.length === 0) {
+    lines.push("_No generations or explanations yet._");
+  } else {
+    lines.push("| model | kind | count |", "|---|---|---:|");
+    for (const u of p.usage) lines.push(`| ${cell(u.model)} | ${cell(u.kind)} | ${u.count} |`);
+    const total = p.usage.reduce((n, u) => n + u.count, 0);
+    lines.push(`| **total** | | **${total}** |`);
+  }
+  return `${lines.join("\n")}\n`;
+}

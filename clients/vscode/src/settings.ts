@@ -1,0 +1,47 @@
+// The settings the server receives, built from the extension's settings and
+// the Hugging Face token kept in secret storage. Only keys the server knows
+// are sent (it reports unknown ones), and editor-only settings
+// (`server.path`, `trace.server`) stay here.
+
+export type Json = string | number | boolean | null | Json[] | { [key: string]: Json };
+export type ModelEndpoints = Record<string, Record<string, Json>>;
+
+export interface ExtensionSettings {
+  readonly model?: string;
+  readonly models?: ModelEndpoints;
+  readonly logLevel?: string;
+}
+
+export interface ServerSettings {
+  model?: string;
+  models?: ModelEndpoints;
+  log?: string;
+  hf?: { token: string };
+}
+
+/** The `codegenie` section sent in `initializationOptions` and `didChangeConfiguration`. */
+export function serverSettings(s: ExtensionSettings, hfToken?: string): ServerSettings {
+  const out: ServerSettings = {};
+  const model = s.model?.trim();
+  if (model) out.model = model;
+  if (s.models && Object.keys(s.models).length > 0) out.models = s.models;
+  const log = s.logLevel?.trim();
+  if (log) out.log = log;
+  const token = hfToken?.trim();
+  if (token) out.hf = { token };
+  return out;
+}
+
+/** What the client tells the server about itself at `initialize`. */
+export interface ClientInfo {
+  explanationNotification: true;
+}
+
+export function initializationOptions(settings: ServerSettings): { codegenie: ServerSettings; client: ClientInfo } {
+  return { codegenie: settings, client: { explanationNotification: true } };
+}
+
+/** Settings whose change needs a new server process rather than a notification. */
+export const RESTART_KEYS = ["codegenie.server.path"] as const;
+/** Settings the server receives through `workspace/didChangeConfiguration`. */
+export const SERVER_KEYS = ["codegenie.model", "codegenie.models", "codegenie.log.level"] as const;

@@ -1,0 +1,58 @@
+import { strict as assert } from "node:assert";
+import { describe, it } from "node:test";
+import { initializationOptions, serverSettings } from "../../src/settings";
+import { statusView } from "../../src/status";
+import { errorMessage, isUnsupported, REQUEST_FAILED } from "../../src/errors";
+
+describe("server settings", () => {
+  it("sends only the keys the server knows, without empty values", () => {
+    assert.deepEqual(serverSettings({ model: " ", models: {}, logLevel: "" }), {});
+    assert.deepEqual(
+      serverSettings(
+        { model: "phi-2", models: { local: { api: "openai", url: "http://127.0.0.1:11434", repo: "qwen" } }, logLevel: "debug" },
+        "hf_secret",
+      ),
+      { model: "phi-2", models: { local: { api: "openai", url: "http://127.0.0.1:11434", repo: "qwen" } }, log: "debug", hf: { token: "hf_secret" } },
+    );
+  });
+
+  it("declares the explanation notification at initialize", () => {
+    assert.deepEqual(initializationOptions({ model: "gemma" }), {
+      codegenie: { model: "gemma" },
+      client: { explanationNotification: true },
+    });
+  });
+});
+
+describe("status bar", () => {
+  it("shows the user and the model", () => {
+    const v = statusView("running", { user: { username: "ada", email: "ada@example.com" }, model: "phi-2" });
+    assert.equal(v.text, "$(account) ada · phi-2");
+    assert.match(v.tooltip, /ada <ada@example.com>/);
+  });
+
+  it("invites to log in when signed out", () => {
+    assert.equal(statusView("running", { user: null, model: "gemma" }).text, "$(sparkle) CodeGenie: Log in · gemma");
+  });
+
+  it("shows the model alone when the server has no accounts", () => {
+    assert.equal(statusView("running", { model: "gemma" }).text, "$(sparkle) CodeGenie · gemma");
+  });
+
+  it("warns when the server is down", () => {
+    const v = statusView("stopped", { user: { username: "ada" } });
+    assert.equal(v.warning, true);
+    assert.match(v.tooltip, /not running/);
+  });
+});
+
+describe("errors", () => {
+  it("recognises an unsupported command and keeps the server's sentence", () => {
+    const e = Object.assign(new Error("`codegenie.status` is not supported by this codegenie server (0.1.0)"), { code: REQUEST_FAILED });
+    assert.equal(isUnsupported(e), true);
+    assert.equal(isUnsupported(Object.assign(new Error("wrong password"), { code: REQUEST_FAILED })), false);
+    assert.equal(isUnsupported(Object.assign(new Error("unknown command `codegenie.status`; CodeGenie's commands are: …"), { code: -32602 })), true);
+    assert.equal(errorMessage({ message: "plain object" }), "plain object");
+    assert.equal(errorMessage(42), "42");
+  });
+});
