@@ -6,20 +6,32 @@ use codegenie_e2e::LspClient;
 use pretty_assertions::assert_eq;
 use serde_json::{Value, json};
 
-/// A server with nothing configured, and a client talking to it.
-fn start() -> LspClient {
-    start_with(Layers::default())
+/// A client talking to a server with nothing configured but a data
+/// directory of its own (removed when the test ends).
+struct TestServer {
+    client: LspClient,
+    _data: tempfile::TempDir,
 }
 
-fn start_with(layers: Layers) -> LspClient {
+impl std::ops::Deref for TestServer {
+    type Target = LspClient;
+    fn deref(&self) -> &LspClient {
+        &self.client
+    }
+}
+
+fn start() -> TestServer {
+    let data = tempfile::tempdir().unwrap();
+    let mut layers = Layers::default();
+    layers.push_editor(&json!({"data_dir": data.path()}));
     let (client_io, server_io) = tokio::io::duplex(1 << 20);
     let (server_read, server_write) = tokio::io::split(server_io);
     tokio::spawn(codegenie::lsp::serve(server_read, server_write, layers));
     let (client_read, client_write) = tokio::io::split(client_io);
-    LspClient::over(client_read, client_write)
+    TestServer { client: LspClient::over(client_read, client_write), _data: data }
 }
 
-const COMMANDS: [&str; 10] = [
+const COMMANDS: [&str; 16] = [
     "codegenie.generate",
     "codegenie.explain",
     "codegenie.signup",
@@ -30,6 +42,12 @@ const COMMANDS: [&str; 10] = [
     "codegenie.profile",
     "codegenie.history",
     "codegenie.models",
+    "codegenie.status",
+    "codegenie.changePassword",
+    "codegenie.deleteAccount",
+    "codegenie.historyEntry",
+    "codegenie.deleteHistoryEntry",
+    "codegenie.clearHistory",
 ];
 
 #[tokio::test]
@@ -234,12 +252,14 @@ async fn commands_validate_and_fail_clearly() {
     let err = exec("codegenie.generate", target("phi-2", "file:///w/a.py", 2)).await.unwrap_err();
     assert!(err["message"].as_str().unwrap().contains("document changed"), "{err}");
 
-    // Capabilities this server does not have yet fail clearly, never succeed.
-    let err = exec("codegenie.login", json!([{"email": "a@b.c", "password": "x"}])).await.unwrap_err();
+    // Account commands check their arguments and answer with actionable errors.
+    let err = exec("codegenie.login", json!([{"email": "a@b.c"}])).await.unwrap_err();
+    assert_eq!(err["code"], -32602, "{err}");
+    let err = exec("codegenie.login", json!([{"email": "a@b.c", "password": "pa55word!"}])).await.unwrap_err();
     assert_eq!(err["code"], -32803);
-    assert!(err["message"].as_str().unwrap().contains("`codegenie.login` is not supported"), "{err}");
+    assert_eq!(err["message"], "invalid email/username or password");
     let err = exec("codegenie.history", json!([{}])).await.unwrap_err();
-    assert_eq!(err["code"], -32803);
+    assert!(err["message"].as_str().unwrap().contains("you are not logged in"), "{err}");
 }
 
 #[tokio::test]
@@ -294,7 +314,7 @@ async fn editor_settings_choose_the_default_model() {
 
 #[tokio::test]
 async fn shutdown_then_exit() {
-    let client = start();
-    client.initialize(json!({}), &[]).await;
-    assert_eq!(client.shutdown().await, None);
+    let server = start();
+    server.initialize(json!({}), &[]).await;
+    assert_eq!(server.client.shutdown().await, None);
 }

@@ -6,4 +6,20 @@ pub mod identity;
 pub mod mailer;
 pub mod password;
 pub mod saved;
+pub mod service;
+
+pub use service::{AccountError, Accounts, LoginName, Profile, UserView};
 pub mod tokens;
+
+use std::sync::Arc;
+
+use crate::config::Settings;
+
+/// Open the account service the configuration asks for: the store (local
+/// or MongoDB), the mailer (SMTP or the outbox) and the hasher.
+pub async fn open(settings: &Settings) -> Result<Accounts, AccountError> {
+    let data_dir = settings.data_dir();
+    let store = crate::store::open(settings).await?;
+    let mailer = mailer::from_settings(&settings.smtp, &data_dir)?;
+    Ok(Accounts::new(store, Arc::from(mailer), settings.accounts.clone(), &data_dir)?)
+}

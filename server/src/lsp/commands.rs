@@ -22,6 +22,12 @@ pub const COMMANDS: &[&str] = &[
     "codegenie.profile",
     "codegenie.history",
     MODELS,
+    "codegenie.status",
+    "codegenie.changePassword",
+    "codegenie.deleteAccount",
+    "codegenie.historyEntry",
+    "codegenie.deleteHistoryEntry",
+    "codegenie.clearHistory",
 ];
 
 pub const GENERATE: &str = "codegenie.generate";
@@ -66,14 +72,10 @@ pub async fn execute(server: &Server, command: &str, arguments: Vec<Value>) -> R
             server.check_target(&target)?;
             Err(unavailable(command, "code generation and explanation"))
         }
-        "codegenie.signup"
-        | "codegenie.login"
-        | "codegenie.logout"
-        | "codegenie.forgotPassword"
-        | "codegenie.resetPassword"
-        | "codegenie.profile" => Err(unavailable(command, "accounts")),
-        "codegenie.history" => Err(unavailable(command, "history")),
-        _ => Err(invalid(format!("unknown command `{command}`"))),
+        _ => match super::account_commands::execute(server, command, arg).await {
+            Some(result) => result,
+            None => Err(invalid(format!("unknown command `{command}`"))),
+        },
     }
 }
 

@@ -7,6 +7,7 @@
 //! tower-lsp runs only a few handlers at once, and a slow one would stall
 //! the editor.
 
+pub mod account_commands;
 pub mod capabilities;
 pub mod code_action;
 pub mod commands;
@@ -24,6 +25,7 @@ use tower_lsp_server::jsonrpc::Result;
 use tower_lsp_server::ls_types::*;
 use tower_lsp_server::{Client, LanguageServer, LspService, Server as Transport};
 
+use crate::accounts::Accounts;
 use crate::config::{Layers, Settings};
 use crate::documents::{Documents, Encoding};
 use crate::models::Registry;
@@ -49,6 +51,9 @@ pub struct Server {
     tasks: DashMap<String, CancellationToken>,
     /// Set by `shutdown`: the exit code is 0 only after it (LSP `exit`).
     shut_down: Arc<AtomicBool>,
+    /// The account service, opened on first use with the settings then in
+    /// force (a change of store or mail settings needs a restart).
+    accounts: tokio::sync::OnceCell<Accounts>,
 }
 
 impl Server {
@@ -63,6 +68,7 @@ impl Server {
             pending_problems: RwLock::new(Vec::new()),
             tasks: DashMap::new(),
             shut_down,
+            accounts: tokio::sync::OnceCell::new(),
         }
     }
 
@@ -88,6 +94,18 @@ impl Server {
         let config = Arc::new(build_config(&layers, &mut problems));
         *self.config.write().unwrap_or_else(|e| e.into_inner()) = config;
         problems
+    }
+
+    /// The account service; the first call opens the store and the mailer.
+    /// A failure (database unreachable, bad SMTP URL) is an error for this
+    /// request only: the next one tries again.
+    pub async fn accounts(&self) -> Result<Accounts> {
+        let settings = self.config().settings.clone();
+        self.accounts
+            .get_or_try_init(|| crate::accounts::open(&settings))
+            .await
+            .cloned()
+            .map_err(|e| commands::failed(e.to_string()))
     }
 
     /// Check a generate/explain target before any work starts.

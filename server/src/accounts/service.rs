@@ -1,0 +1,459 @@
+//! The account use-cases, over the store, a mailer and the password hasher.
+//! The user of every history operation is the one behind the saved session,
+//! never an id from the caller.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use super::identity::{self, IdentityError};
+use super::mailer::{Delivery, Mail, MailError, Mailer};
+use super::password::{self, HashError, Hasher, PolicyError};
+use super::saved::{self, SavedLogin};
+use super::tokens;
+use crate::config::AccountSettings;
+use crate::store::{
+    EventKind, HistoryEvent, HistoryItem, HistoryPage, HistoryQuery, Millis, NewUser, PromptEntry, ResetCode,
+    ResetCodeOutcome, Session, Store, StoreError, UniqueField, Usage, User, new_id, now_millis,
+};
+
+/// The one answer to a failed login, whatever the cause.
+pub const INVALID_LOGIN: &str = "invalid email/username or password";
+/// The one answer to a bad reset code, whatever the cause.
+pub const INVALID_CODE: &str = "invalid or expired code";
+
+#[derive(Debug, thiserror::Error)]
+pub enum AccountError {
+    #[error("{INVALID_LOGIN}")]
+    InvalidLogin,
+    #[error(
+        "this account is locked after too many failed logins; try again in {minutes} minute(s) or reset your password"
+    )]
+    Locked { minutes: i64 },
+    #[error(
+        "you are not logged in: sign up with `codegenie signup --email EMAIL --username NAME` or log in with \
+         `codegenie login --email EMAIL` (in the editor: \"CodeGenie: Sign Up\" or \"CodeGenie: Log In\")"
+    )]
+    NotLoggedIn,
+    #[error("{INVALID_CODE}")]
+    InvalidCode,
+    #[error("the current password is not correct")]
+    WrongPassword,
+    #[error("an account with this {} is already registered; log in, or reset the password with `codegenie forgot`", .0.as_str())]
+    AlreadyRegistered(UniqueField),
+    #[error("{0}")]
+    Policy(#[from] PolicyError),
+    #[error("{0}")]
+    Identity(#[from] IdentityError),
+    #[error("{0}")]
+    Mail(#[from] MailError),
+    #[error("{0}")]
+    Hash(#[from] HashError),
+    #[error("{0}")]
+    Store(StoreError),
+    #[error("the login could not be saved in {path}: {reason}")]
+    SaveLogin { path: String, reason: String },
+}
+
+impl From<StoreError> for AccountError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::AlreadyRegistered { field } => AccountError::AlreadyRegistered(field),
+            other => AccountError::Store(other),
+        }
+    }
+}
+
+pub type Result<T> = std::result::Result<T, AccountError>;
+
+/// A user as shown to the user: no hash, no counters.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UserView {
+    pub id: String,
+    pub username: String,
+    pub email: String,
+    pub created_at: Millis,
+    pub last_login_at: Option<Millis>,
+}
+
+impl From<&User> for UserView {
+    fn from(u: &User) -> Self {
+        Self {
+            id: u.id.clone(),
+            username: u.username.clone(),
+            email: u.email.clone(),
+            created_at: u.created_at,
+            last_login_at: u.last_login_at,
+        }
+    }
+}
+
+/// How a user names their account at login.
+#[derive(Clone, Debug)]
+pub enum LoginName {
+    Email(String),
+    Username(String),
+}
+
+/// The profile: who, and how much they used each model.
+#[derive(Clone, Debug, Serialize)]
+pub struct Profile {
+    pub user: UserView,
+    pub usage: Vec<Usage>,
+}
+
+pub type Clock = Arc<dyn Fn() -> Millis + Send + Sync>;
+
+/// The account service. Cheap to clone.
+#[derive(Clone)]
+pub struct Accounts {
+    store: Store,
+    mailer: Arc<dyn Mailer>,
+    hasher: Hasher,
+    settings: AccountSettings,
+    /// Where the current login is saved (one file per store).
+    saved: PathBuf,
+    now: Clock,
+}
+
+const MINUTE: Millis = 60_000;
+
+impl Accounts {
+    pub fn new(
+        store: Store,
+        mailer: Arc<dyn Mailer>,
+        settings: AccountSettings,
+        data_dir: &std::path::Path,
+    ) -> std::result::Result<Self, HashError> {
+        let saved = saved::path(data_dir, &store.location());
+        Ok(Self { store, mailer, hasher: Hasher::new(settings.argon2)?, settings, saved, now: Arc::new(now_millis) })
+    }
+
+    /// Use another clock (tests of expiry and lock-out).
+    pub fn with_clock(mut self, now: Clock) -> Self {
+        self.now = now;
+        self
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    fn now(&self) -> Millis {
+        (self.now)()
+    }
+
+    /// Create an account and log in.
+    pub async fn signup(&self, email: &str, username: &str, password: &str) -> Result<UserView> {
+        let email = identity::normalise_email(email)?;
+        let (username, _) = identity::check_username(username)?;
+        password::check_policy(password, &email, &username)?;
+        let hash = self.hasher.hash(password).await?;
+        let now = self.now();
+        let user = self.store.create_user(NewUser { email, username, password_hash: hash, created_at: now }).await?;
+        self.event(&user.id, EventKind::Signup, None).await;
+        self.start_session(&user).await?;
+        Ok(UserView::from(&user))
+    }
+
+    /// Log in by email or username.
+    pub async fn login(&self, name: &LoginName, password: &str) -> Result<UserView> {
+        if password.chars().count() > password::MAX_LEN {
+            return Err(AccountError::InvalidLogin);
+        }
+        let user = match name {
+            LoginName::Email(e) => self.store.user_by_email(e).await?,
+            LoginName::Username(u) => self.store.user_by_username(u).await?,
+        };
+        let now = self.now();
+        if let Some(u) = &user
+            && let Some(until) = u.locked_until.filter(|until| *until > now)
+        {
+            return Err(AccountError::Locked { minutes: (until - now + MINUTE - 1) / MINUTE });
+        }
+        let verified = self.hasher.verify(password, user.as_ref().map(|u| u.password_hash.as_str())).await;
+        let user = match user {
+            Some(u) if verified.ok => u,
+            other => {
+                self.count_failure(other.as_ref(), now).await?;
+                return Err(AccountError::InvalidLogin);
+            }
+        };
+        if verified.needs_rehash {
+            let hash = self.hasher.hash(password).await?;
+            self.store.set_password_hash(&user.id, &hash).await?;
+            tracing::info!(user = %user.id, "password hash upgraded to the current parameters");
+        }
+        self.store.record_login(&user.id, now).await?;
+        self.event(&user.id, EventKind::Login, None).await;
+        self.start_session(&user).await?;
+        let mut user = user;
+        user.last_login_at = Some(now);
+        Ok(UserView::from(&user))
+    }
+
+    /// Count a failed login against a known account, locking it at the limit.
+    async fn count_failure(&self, user: Option<&User>, now: Millis) -> Result<()> {
+        let Some(u) = user else { return Ok(()) };
+        let failures = self.store.add_failed_login(&u.id).await?;
+        if failures >= self.settings.max_failed_logins {
+            let minutes = self.settings.lockout_minutes as i64;
+            self.store.lock_user(&u.id, now + minutes * MINUTE).await?;
+            tracing::warn!(user = %u.id, "account locked after {failures} failed logins");
+        }
+        Ok(())
+    }
+
+    /// End the saved session (a no-op when there is none).
+    pub async fn logout(&self) -> Result<()> {
+        if let Some(login) = saved::load(&self.saved) {
+            self.store.revoke_session(&tokens::hash_token(&login.token)).await?;
+            self.event(&login.user_id, EventKind::Logout, None).await;
+        }
+        self.forget_login()
+    }
+
+    /// The logged-in user, sliding the session's expiry forward.
+    pub async fn current(&self) -> Result<User> {
+        let login = saved::load(&self.saved).ok_or(AccountError::NotLoggedIn)?;
+        let hash = tokens::hash_token(&login.token);
+        let now = self.now();
+        let Some(session) = self.store.session(&hash, now).await? else {
+            self.forget_login()?;
+            return Err(AccountError::NotLoggedIn);
+        };
+        let user = self.store.user_by_id(&session.user_id).await?.ok_or(AccountError::NotLoggedIn)?;
+        let expires = now + self.session_length();
+        // Touch at most once a minute: every request need not write.
+        if now - session.last_seen_at > MINUTE {
+            self.store.touch_session(&hash, now, expires).await?;
+        }
+        Ok(user)
+    }
+
+    /// Send a reset code if the account exists. The answer is the same
+    /// either way; only a failing mail server is reported.
+    pub async fn forgot(&self, email: &str) -> Result<String> {
+        let message = format!(
+            "If an account exists for that email, a reset code is on its way; it is valid for {} minutes.",
+            self.settings.reset_code_minutes
+        );
+        let Ok(email) = identity::normalise_email(email) else {
+            return Ok(message);
+        };
+        let Some(user) = self.store.user_by_email(&email).await? else {
+            return Ok(message);
+        };
+        let now = self.now();
+        let code = tokens::new_reset_code();
+        let record = ResetCode {
+            user_id: user.id.clone(),
+            code_hash: tokens::hash_code(&user.id, &code),
+            created_at: now,
+            expires_at: now + self.settings.reset_code_minutes as i64 * MINUTE,
+            attempts: 0,
+            consumed_at: None,
+        };
+        let since = now - self.settings.reset_code_interval_secs as i64 * 1000;
+        if self.store.put_reset_code(record, since).await? == ResetCodeOutcome::Throttled {
+            tracing::info!(user = %user.id, "reset code not re-sent: one was sent moments ago");
+            return Ok(message);
+        }
+        let mail = reset_mail(&user, &code, self.settings.reset_code_minutes);
+        match self.mailer.send(&mail).await {
+            Ok(Delivery::Sent { host }) => tracing::info!(user = %user.id, %host, "reset code sent"),
+            Ok(Delivery::Outbox(path)) => tracing::info!(user = %user.id, "reset code written to {}", path.display()),
+            Err(e) => {
+                tracing::error!(user = %user.id, "reset code not sent: {e}");
+                return Err(e.into());
+            }
+        }
+        self.event(&user.id, EventKind::PasswordResetRequested, None).await;
+        Ok(message)
+    }
+
+    /// Set a new password with a reset code; revokes every session.
+    pub async fn reset(&self, email: &str, code: &str, new_password: &str) -> Result<()> {
+        let email = identity::normalise_email(email).map_err(|_| AccountError::InvalidCode)?;
+        let user = self.store.user_by_email(&email).await?.ok_or(AccountError::InvalidCode)?;
+        password::check_policy(new_password, &user.email, &user.username)?;
+        let now = self.now();
+        let stored = self.store.reset_code(&user.id, now).await?.ok_or(AccountError::InvalidCode)?;
+        let max = self.settings.reset_code_attempts;
+        if stored.consumed_at.is_some() || stored.attempts >= max {
+            return Err(AccountError::InvalidCode);
+        }
+        let hash = tokens::hash_code(&user.id, code);
+        if !constant_time_eq(hash.as_bytes(), stored.code_hash.as_bytes()) {
+            self.store.add_reset_attempt(&user.id).await?;
+            return Err(AccountError::InvalidCode);
+        }
+        if !self.store.consume_reset_code(&user.id, &hash, now, max).await? {
+            return Err(AccountError::InvalidCode);
+        }
+        let new_hash = self.hasher.hash(new_password).await?;
+        self.store.set_password_hash(&user.id, &new_hash).await?;
+        let revoked = self.store.revoke_sessions(&user.id, None).await?;
+        tracing::info!(user = %user.id, revoked, "password reset; sessions revoked");
+        if saved::load(&self.saved).is_some_and(|l| l.user_id == user.id) {
+            self.forget_login()?;
+        }
+        self.event(&user.id, EventKind::PasswordReset, None).await;
+        if let Err(e) = self.mailer.send(&changed_mail(&user)).await {
+            tracing::warn!(user = %user.id, "password-changed notice not sent: {e}");
+        }
+        Ok(())
+    }
+
+    pub async fn profile(&self) -> Result<Profile> {
+        let user = self.current().await?;
+        let usage = self.store.usage(&user.id).await?;
+        Ok(Profile { user: UserView::from(&user), usage })
+    }
+
+    /// Change the password (needs the current one); other sessions end.
+    pub async fn change_password(&self, current: &str, new_password: &str) -> Result<()> {
+        let user = self.current().await?;
+        if !self.hasher.verify(current, Some(&user.password_hash)).await.ok {
+            return Err(AccountError::WrongPassword);
+        }
+        password::check_policy(new_password, &user.email, &user.username)?;
+        let hash = self.hasher.hash(new_password).await?;
+        self.store.set_password_hash(&user.id, &hash).await?;
+        let keep = saved::load(&self.saved).map(|l| tokens::hash_token(&l.token));
+        self.store.revoke_sessions(&user.id, keep.as_deref()).await?;
+        self.event(&user.id, EventKind::PasswordChanged, None).await;
+        if let Err(e) = self.mailer.send(&changed_mail(&user)).await {
+            tracing::warn!(user = %user.id, "password-changed notice not sent: {e}");
+        }
+        Ok(())
+    }
+
+    /// Delete the account and everything of it (needs the password).
+    pub async fn delete_account(&self, password: &str) -> Result<()> {
+        let user = self.current().await?;
+        if !self.hasher.verify(password, Some(&user.password_hash)).await.ok {
+            return Err(AccountError::WrongPassword);
+        }
+        self.store.delete_user(&user.id).await?;
+        tracing::info!(user = %user.id, "account deleted");
+        self.forget_login()
+    }
+
+    pub async fn history(&self, query: &HistoryQuery) -> Result<HistoryPage> {
+        let user = self.current().await?;
+        Ok(self.store.list_history(&user.id, query).await?)
+    }
+
+    pub async fn history_item(&self, id: &str) -> Result<HistoryItem> {
+        let user = self.current().await?;
+        Ok(self.store.history_item(&user.id, id).await?)
+    }
+
+    pub async fn delete_history_item(&self, id: &str) -> Result<()> {
+        let user = self.current().await?;
+        Ok(self.store.delete_history_item(&user.id, id).await?)
+    }
+
+    pub async fn clear_history(&self) -> Result<u64> {
+        let user = self.current().await?;
+        Ok(self.store.clear_history(&user.id).await?)
+    }
+
+    /// Record a generation or explanation for the logged-in user.
+    pub async fn record(&self, user_id: &str, entry: PromptEntry) -> Result<()> {
+        debug_assert_eq!(entry.user_id, user_id);
+        Ok(self.store.record_prompt(entry).await?)
+    }
+
+    async fn start_session(&self, user: &User) -> Result<()> {
+        let token = tokens::new_session_token();
+        let now = self.now();
+        let session = Session {
+            token_hash: tokens::hash_token(&token),
+            user_id: user.id.clone(),
+            created_at: now,
+            last_seen_at: now,
+            expires_at: now + self.session_length(),
+        };
+        self.store.create_session(session).await?;
+        let login = SavedLogin { token, user_id: user.id.clone(), username: user.username.clone() };
+        saved::save(&self.saved, &login)
+            .map_err(|e| AccountError::SaveLogin { path: self.saved.display().to_string(), reason: e.to_string() })
+    }
+
+    fn forget_login(&self) -> Result<()> {
+        saved::clear(&self.saved)
+            .map_err(|e| AccountError::SaveLogin { path: self.saved.display().to_string(), reason: e.to_string() })
+    }
+
+    fn session_length(&self) -> Millis {
+        self.settings.session_days as i64 * 24 * 60 * MINUTE
+    }
+
+    /// Record a history event; a failure is logged, never fatal.
+    async fn event(&self, user_id: &str, kind: EventKind, detail: Option<String>) {
+        let event = HistoryEvent {
+            id: new_id(),
+            user_id: user_id.to_owned(),
+            kind,
+            prompt_id: None,
+            model: None,
+            detail,
+            created_at: self.now(),
+        };
+        if let Err(e) = self.store.record_event(event).await {
+            tracing::warn!("history event not recorded: {e}");
+        }
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn reset_mail(user: &User, code: &str, minutes: u64) -> Mail {
+    Mail {
+        to: user.email.clone(),
+        subject: "Your CodeGenie password reset code".to_owned(),
+        text: format!(
+            "Hello {name},\n\nYour CodeGenie password reset code is:\n\n    {code}\n\n\
+             It is valid for {minutes} minutes and can be used once. Reset your password with\n\n    \
+             codegenie reset --email {email} --code {code}\n\nor \"CodeGenie: Reset Password\" in your editor.\n\n\
+             If you did not ask for this, ignore this message: your password has not changed.\n",
+            name = user.username,
+            email = user.email,
+        ),
+        html: format!(
+            "<p>Hello {name},</p><p>Your CodeGenie password reset code is:</p>\
+             <p style=\"font-size:20px;font-family:monospace\"><strong>{code}</strong></p>\
+             <p>It is valid for {minutes} minutes and can be used once. Use it with \
+             <code>codegenie reset</code> or &ldquo;CodeGenie: Reset Password&rdquo; in your editor.</p>\
+             <p>If you did not ask for this, ignore this message: your password has not changed.</p>",
+            name = html_escape(&user.username),
+        ),
+    }
+}
+
+fn changed_mail(user: &User) -> Mail {
+    Mail {
+        to: user.email.clone(),
+        subject: "Your CodeGenie password was changed".to_owned(),
+        text: format!(
+            "Hello {},\n\nThe password of your CodeGenie account was just changed, and every other session \
+             was logged out.\n\nIf this was not you, reset your password now with `codegenie forgot`.\n",
+            user.username
+        ),
+        html: format!(
+            "<p>Hello {},</p><p>The password of your CodeGenie account was just changed, and every other \
+             session was logged out.</p><p>If this was not you, reset your password now.</p>",
+            html_escape(&user.username)
+        ),
+    }
+}
+
+fn html_escape(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+}
