@@ -10,7 +10,12 @@ use crate::config::{Layers, Loaded};
 pub fn run(cli: Cli) -> ExitCode {
     let layers = Layers::from_process();
     let loaded = layers.load();
-    crate::logging::init(&loaded.settings.log, cli.log_file.as_deref());
+    // The server logs at the configured level; one-shot commands only warn,
+    // unless CODEGENIE_LOG asks for more.
+    let serving = matches!(cli.command, None | Some(Command::Serve(_)));
+    let filter =
+        if serving || std::env::var_os("CODEGENIE_LOG").is_some() { loaded.settings.log.as_str() } else { "warn" };
+    crate::logging::init(filter, cli.log_file.as_deref());
     for problem in &loaded.problems {
         tracing::warn!("{problem}");
     }
@@ -23,9 +28,8 @@ pub fn run(cli: Cli) -> ExitCode {
         Some(Command::Models) => crate::assist::cli::models(&loaded.settings, cli.json),
         Some(Command::Generate(args)) => crate::assist::cli::generate(&loaded.settings, &args, cli.json),
         Some(Command::Explain(args)) => crate::assist::cli::explain(&loaded.settings, &args, cli.json),
-        Some(other) => {
-            Err(anyhow::anyhow!("`codegenie {}` is not available in this version of CodeGenie", command_name(&other)))
-        }
+        Some(Command::Doctor) => crate::accounts::cli::doctor(&loaded, cli.json),
+        Some(other) => crate::accounts::cli::run(&loaded.settings, other, cli.json),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -33,24 +37,6 @@ pub fn run(cli: Cli) -> ExitCode {
             eprintln!("codegenie: {e:#}");
             ExitCode::FAILURE
         }
-    }
-}
-
-fn command_name(c: &Command) -> &'static str {
-    match c {
-        Command::Serve(_) => "serve",
-        Command::Generate(_) => "generate",
-        Command::Explain(_) => "explain",
-        Command::Models => "models",
-        Command::Signup { .. } => "signup",
-        Command::Login { .. } => "login",
-        Command::Logout => "logout",
-        Command::Forgot { .. } => "forgot",
-        Command::Reset { .. } => "reset",
-        Command::Profile => "profile",
-        Command::History(_) => "history",
-        Command::Config => "config",
-        Command::Doctor => "doctor",
     }
 }
 

@@ -74,8 +74,28 @@ pub enum Command {
     },
     /// Show the logged-in user's profile and usage.
     Profile,
-    /// Show the logged-in user's history, newest first.
-    History(HistoryArgs),
+    /// Show the logged-in user's history, newest first (or one entry, or delete).
+    #[command(args_conflicts_with_subcommands = true)]
+    History {
+        #[command(subcommand)]
+        action: Option<HistoryAction>,
+        #[command(flatten)]
+        list: HistoryArgs,
+    },
+    /// Change the password (asks for the current one); other sessions end.
+    ChangePassword {
+        /// Read the current password, then the new one, as two lines from stdin.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Delete the account and everything of it (asks for the password).
+    DeleteAccount {
+        #[command(flatten)]
+        password: PasswordInput,
+        /// Do not ask for confirmation.
+        #[arg(long)]
+        yes: bool,
+    },
     /// Show the effective configuration, secrets redacted.
     Config,
     /// Check the store, mail and model endpoints and say what is wrong.
@@ -119,6 +139,20 @@ pub struct PasswordInput {
     pub password_stdin: bool,
 }
 
+#[derive(Debug, Subcommand)]
+pub enum HistoryAction {
+    /// Show one entry in full.
+    Show { id: String },
+    /// Delete one entry.
+    Delete { id: String },
+    /// Delete all entries.
+    Clear {
+        /// Do not ask for confirmation.
+        #[arg(long)]
+        yes: bool,
+    },
+}
+
 #[derive(Debug, Args)]
 pub struct HistoryArgs {
     #[arg(long, default_value_t = 20)]
@@ -129,6 +163,9 @@ pub struct HistoryArgs {
     pub model: Option<String>,
     #[arg(long)]
     pub search: Option<String>,
+    /// Continue after this cursor (the `next` of a previous page).
+    #[arg(long)]
+    pub before: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]

@@ -78,6 +78,22 @@ start_mongo() {
   echo "nx-27017 listening on 127.0.0.1:$port"
 }
 
+# A real SMTP server (aiosmtpd) on a free loopback port that stores every
+# message it receives in a Maildir; exports CODEGENIE_TEST_SMTP_URL and
+# CODEGENIE_TEST_MAILDIR for the account tests.
+start_smtp() {
+  python_tools "aiosmtpd==1.4.6"
+  local port dir
+  port=$(free_port)
+  dir=$(mktemp -d "${TMPDIR:-/tmp}/codegenie-mail.XXXXXX")
+  service_start python -m aiosmtpd -n -l "127.0.0.1:$port" -c aiosmtpd.handlers.Mailbox "$dir/maildir" \
+    >"$dir/aiosmtpd.log" 2>&1
+  wait_port "$port" 30
+  export CODEGENIE_TEST_SMTP_URL="smtp://127.0.0.1:$port"
+  export CODEGENIE_TEST_MAILDIR="$dir/maildir"
+  echo "aiosmtpd listening on 127.0.0.1:$port, mail in $dir/maildir"
+}
+
 # Starts installing the VS Code test tools (Chromium from apt, code-server
 # from npm, cached under $CODEGENIE_TOOLS) in the background, so that on a
 # fresh machine they overlap the Rust build. clients/vscode/tests/run.sh runs

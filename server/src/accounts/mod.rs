@@ -2,6 +2,7 @@
 //! profile — following OWASP's password-storage, forgot-password and
 //! session-management guidance.
 
+pub mod cli;
 pub mod identity;
 pub mod mailer;
 pub mod password;
