@@ -364,14 +364,33 @@ fn the_command_line_flow_over_smtp() {
 #[tokio::test]
 async fn the_language_server_flow_over_smtp() {
     let Some((url, maildir)) = smtp() else { return skipped("the_language_server_flow_over_smtp") };
+    lsp_flow(&url, &maildir, None).await;
+}
+
+#[tokio::test]
+async fn the_language_server_flow_over_smtp_on_mongodb() {
+    let Some((url, maildir)) = smtp() else { return skipped("the_language_server_flow_over_smtp_on_mongodb") };
+    let Ok(mongo) = std::env::var("CODEGENIE_TEST_MONGODB_URI") else {
+        return skipped("the_language_server_flow_over_smtp_on_mongodb (no CODEGENIE_TEST_MONGODB_URI)");
+    };
+    lsp_flow(&url, &maildir, Some(&mongo)).await;
+}
+
+async fn lsp_flow(url: &str, maildir: &Path, mongo: Option<&str>) {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().display().to_string();
-    let client = LspClient::spawn_binary(&[
-        ("CODEGENIE_DATA_DIR", &data),
-        ("HOME", &data),
-        ("CODEGENIE_SMTP_URL", &url),
+    let db = format!("codegenie_accounts_{}", new_id().to_lowercase());
+    let mut env = vec![
+        ("CODEGENIE_DATA_DIR", data.as_str()),
+        ("HOME", data.as_str()),
+        ("CODEGENIE_SMTP_URL", url),
         ("CODEGENIE_LOG", "debug"),
-    ]);
+    ];
+    if let Some(uri) = mongo {
+        env.push(("CODEGENIE_MONGODB_URI", uri));
+        env.push(("CODEGENIE_MONGODB_DB", db.as_str()));
+    }
+    let client = LspClient::spawn_binary(&env);
     let fast = json!({"accounts": {"argon2": {"memory_kib": 1024, "iterations": 1, "parallelism": 1}}});
     client.initialize(json!({"codegenie": fast}), &["utf-16"]).await;
     let exec = |command: &str, arg: serde_json::Value| {
@@ -389,7 +408,7 @@ async fn the_language_server_flow_over_smtp() {
     let known = exec("codegenie.forgotPassword", json!({"email": to})).await.unwrap();
     let unknown = exec("codegenie.forgotPassword", json!({"email": email("ghost")})).await.unwrap();
     assert_eq!(known, unknown);
-    let code = code_in(&wait_mail(&maildir, &to, 1));
+    let code = code_in(&wait_mail(maildir, &to, 1));
     let err = exec("codegenie.resetPassword", json!({"email": to, "code": "AAAAA-AAAAA", "newPassword": NEW_PW}))
         .await
         .unwrap_err();
