@@ -287,9 +287,20 @@ fn binary() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_codegenie"))
 }
 
-fn cli(data: &Path, smtp_url: &str, log: &Path, args: &[&str], stdin: &str) -> (bool, String, String) {
+fn cli(
+    data: &Path,
+    smtp_url: &str,
+    mongo: Option<(&str, &str)>,
+    log: &Path,
+    args: &[&str],
+    stdin: &str,
+) -> (bool, String, String) {
     use std::io::Write;
-    let mut child = Command::new(binary())
+    let mut cmd = Command::new(binary());
+    if let Some((uri, db)) = mongo {
+        cmd.env("CODEGENIE_MONGODB_URI", uri).env("CODEGENIE_MONGODB_DB", db);
+    }
+    let mut child = cmd
         .args(["--log-file", log.to_str().unwrap()])
         .args(args)
         .env("CODEGENIE_DATA_DIR", data)
@@ -315,10 +326,24 @@ fn assert_no_secrets(text: &str, secrets: &[&str]) {
 #[test]
 fn the_command_line_flow_over_smtp() {
     let Some((url, maildir)) = smtp() else { return skipped("the_command_line_flow_over_smtp") };
+    cli_flow(&url, &maildir, None);
+}
+
+#[test]
+fn the_command_line_flow_over_smtp_on_mongodb() {
+    let Some((url, maildir)) = smtp() else { return skipped("the_command_line_flow_over_smtp_on_mongodb") };
+    let Ok(mongo) = std::env::var("CODEGENIE_TEST_MONGODB_URI") else {
+        return skipped("the_command_line_flow_over_smtp_on_mongodb (no CODEGENIE_TEST_MONGODB_URI)");
+    };
+    cli_flow(&url, &maildir, Some(&mongo));
+}
+
+fn cli_flow(url: &str, maildir: &Path, mongo: Option<&str>) {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("cli.log");
     let to = email("cli");
-    let run = |args: &[&str], stdin: &str| cli(dir.path(), &url, &log, args, stdin);
+    let db = format!("codegenie_cli_{}", new_id().to_lowercase());
+    let run = |args: &[&str], stdin: &str| cli(dir.path(), url, mongo.map(|m| (m, db.as_str())), &log, args, stdin);
     let mut all_output = String::new();
 
     let (ok, out, err) = run(&["signup", "--email", &to, "--username", "clia", "--password-stdin"], &format!("{PW}\n"));
@@ -330,7 +355,7 @@ fn the_command_line_flow_over_smtp() {
     let (ok, out, err) = run(&["forgot", "--email", &to], "");
     assert!(ok && out.contains("If an account exists"), "{err}");
     all_output += &(out + &err);
-    let code = code_in(&wait_mail(&maildir, &to, 1));
+    let code = code_in(&wait_mail(maildir, &to, 1));
     let (ok, _, err) = run(&["reset", "--email", &to, "--code", &code, "--password-stdin"], &format!("{NEW_PW}\n"));
     assert!(ok, "{err}");
     all_output += &err;
