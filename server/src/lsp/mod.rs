@@ -122,8 +122,9 @@ impl Server {
             .map_err(|e| commands::failed(e.to_string()))
     }
 
-    /// Check a generate/explain target before any work starts.
-    pub fn check_target(&self, target: &commands::TargetArgs) -> Result<()> {
+    /// Check a generate/explain target before any work starts; returns the
+    /// document it is in.
+    pub fn check_target(&self, target: &commands::TargetArgs) -> Result<crate::documents::Snapshot> {
         let Some(doc) = self.docs.snapshot(&target.uri) else {
             return Err(commands::invalid(format!("{} is not open in the editor; open it and try again", target.uri)));
         };
@@ -145,7 +146,7 @@ impl Server {
                 )));
             }
         }
-        Ok(())
+        Ok(doc)
     }
 
     async fn report_problems(&self, problems: Vec<String>) {

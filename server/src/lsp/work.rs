@@ -80,7 +80,8 @@ impl Notification for ExplanationNotification {
 pub async fn generate(server: &Server, target: TargetArgs) -> Result<Value> {
     server.check_target(&target)?;
     let job = Job::start(server, &target, PromptKind::Generate).await?;
-    let doc = server.docs.snapshot(&target.uri).ok_or_else(|| invalid(format!("{} is not open", target.uri)))?;
+    // Again: the document may have changed while the session was checked.
+    let doc = server.check_target(&target)?;
     let enc = server.encoding();
     let found =
         crate::prompt::find(&doc.rope, &doc.language_id, prompt_target(&doc, target.range, enc)).ok_or_else(|| {
@@ -110,7 +111,8 @@ pub async fn generate(server: &Server, target: TargetArgs) -> Result<Value> {
 pub async fn explain(server: &Server, target: TargetArgs) -> Result<Value> {
     server.check_target(&target)?;
     let job = Job::start(server, &target, PromptKind::Explain).await?;
-    let doc = server.docs.snapshot(&target.uri).ok_or_else(|| invalid(format!("{} is not open", target.uri)))?;
+    // Again: the document may have changed while the session was checked.
+    let doc = server.check_target(&target)?;
     let enc = server.encoding();
     let a = line_index::to_char(&doc.rope, super::convert::pos(target.range.start), enc);
     let b = line_index::to_char(&doc.rope, super::convert::pos(target.range.end), enc);
