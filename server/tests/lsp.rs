@@ -31,9 +31,10 @@ fn start() -> TestServer {
     TestServer { client: LspClient::over(client_read, client_write), _data: data }
 }
 
-const COMMANDS: [&str; 16] = [
+const COMMANDS: [&str; 17] = [
     "codegenie.generate",
     "codegenie.explain",
+    "codegenie.cancel",
     "codegenie.signup",
     "codegenie.login",
     "codegenie.logout",
@@ -238,7 +239,7 @@ async fn commands_validate_and_fail_clearly() {
     let err = exec("codegenie.generate", json!(["not an object"])).await.unwrap_err();
     assert_eq!(err["code"], -32602);
     let err = exec("codegenie.generate", json!([{"uri": "file:///w/a.py"}])).await.unwrap_err();
-    assert!(err["message"].as_str().unwrap().contains("{uri, range, model?}"), "{err}");
+    assert!(err["message"].as_str().unwrap().contains("{uri, range, version?, model?}"), "{err}");
 
     let target = |model: &str, uri: &str, version: i32| json!([{"uri": uri, "range": range(0, 2, 0, 2), "model": model, "version": version}]);
     let err = exec("codegenie.generate", target("gpt-9", "file:///w/a.py", 3)).await.unwrap_err();

@@ -36,25 +36,19 @@ pub fn actions(
     let end_char = line_index::to_char(&doc.rope, end, enc);
     let mut out = Vec::new();
 
-    if wanted(KIND_GENERATE) {
-        // Work in clamped coordinates so a range past the end still works.
-        let a = line_index::to_pos(&doc.rope, start_char, Encoding::Utf32);
-        let b = line_index::to_pos(&doc.rope, end_char, Encoding::Utf32);
-        let target = Target::from_range((a.line as usize, a.col as usize), (b.line as usize, b.col as usize));
-        if prompt::find(&doc.rope, &doc.language_id, target).is_some() {
-            let default = registry.default_id();
-            out.push(action("CodeGenie: Generate code from comment", KIND_GENERATE, GENERATE, uri, range, doc, None));
-            for m in registry.all().iter().filter(|m| m.id != default) {
-                out.push(action(
-                    &format!("CodeGenie: Generate with {}", m.id),
-                    KIND_GENERATE,
-                    GENERATE,
-                    uri,
-                    range,
-                    doc,
-                    Some(&m.id),
-                ));
-            }
+    if wanted(KIND_GENERATE) && prompt::find(&doc.rope, &doc.language_id, prompt_target(doc, range, enc)).is_some() {
+        let default = registry.default_id();
+        out.push(action("CodeGenie: Generate code from comment", KIND_GENERATE, GENERATE, uri, range, doc, None));
+        for m in registry.all().iter().filter(|m| m.id != default) {
+            out.push(action(
+                &format!("CodeGenie: Generate with {}", m.id),
+                KIND_GENERATE,
+                GENERATE,
+                uri,
+                range,
+                doc,
+                Some(&m.id),
+            ));
         }
     }
     if wanted(KIND_EXPLAIN) && start_char != end_char {
@@ -64,6 +58,15 @@ pub fn actions(
         }
     }
     out
+}
+
+/// The prompt target of an editor range, in clamped coordinates so a range
+/// past the end still works.
+pub fn prompt_target(doc: &Snapshot, range: Range, enc: Encoding) -> Target {
+    let (start, end) = convert::range(range);
+    let a = line_index::to_pos(&doc.rope, line_index::to_char(&doc.rope, start, enc), Encoding::Utf32);
+    let b = line_index::to_pos(&doc.rope, line_index::to_char(&doc.rope, end, enc), Encoding::Utf32);
+    Target::from_range((a.line as usize, a.col as usize), (b.line as usize, b.col as usize))
 }
 
 fn action(

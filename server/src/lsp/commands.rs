@@ -14,6 +14,7 @@ use super::Server;
 pub const COMMANDS: &[&str] = &[
     GENERATE,
     EXPLAIN,
+    CANCEL,
     "codegenie.signup",
     "codegenie.login",
     "codegenie.logout",
@@ -32,6 +33,7 @@ pub const COMMANDS: &[&str] = &[
 
 pub const GENERATE: &str = "codegenie.generate";
 pub const EXPLAIN: &str = "codegenie.explain";
+pub const CANCEL: &str = "codegenie.cancel";
 pub const MODELS: &str = "codegenie.models";
 
 /// LSP `RequestFailed`: the request was valid but could not be carried out.
@@ -67,11 +69,9 @@ pub async fn execute(server: &Server, command: &str, arguments: Vec<Value>) -> R
     let arg = single_object(command, arguments)?;
     match command {
         MODELS => Ok(models(server)),
-        GENERATE | EXPLAIN => {
-            let target: TargetArgs = parse(command, arg, "{uri, range, model?}")?;
-            server.check_target(&target)?;
-            Err(unavailable(command, "code generation and explanation"))
-        }
+        GENERATE => super::work::generate(server, parse(command, arg, TARGET_SHAPE)?).await,
+        EXPLAIN => super::work::explain(server, parse(command, arg, TARGET_SHAPE)?).await,
+        CANCEL => super::work::cancel(server, arg),
         _ => match super::account_commands::execute(server, command, arg).await {
             Some(result) => result,
             None => Err(invalid(format!("unknown command `{command}`"))),
@@ -79,13 +79,7 @@ pub async fn execute(server: &Server, command: &str, arguments: Vec<Value>) -> R
     }
 }
 
-fn unavailable(command: &str, what: &str) -> Error {
-    failed(format!(
-        "`{command}` is not supported by this codegenie server (version {}): it has no {what}. \
-         Install a newer codegenie and restart the language server.",
-        env!("CARGO_PKG_VERSION")
-    ))
-}
+const TARGET_SHAPE: &str = "{uri, range, version?, model?}";
 
 /// Commands take exactly one JSON object (or nothing, read as `{}`).
 fn single_object(command: &str, mut arguments: Vec<Value>) -> Result<Value> {

@@ -13,6 +13,7 @@ pub mod code_action;
 pub mod commands;
 pub mod convert;
 pub mod transport;
+pub mod work;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock, RwLock};
@@ -26,6 +27,7 @@ use tower_lsp_server::ls_types::*;
 use tower_lsp_server::{Client, LanguageServer, LspService, Server as Transport};
 
 use crate::accounts::Accounts;
+use crate::assist::Assistant;
 use crate::config::{Layers, Settings};
 use crate::documents::{Documents, Encoding};
 use crate::models::Registry;
@@ -35,6 +37,9 @@ use crate::models::Registry;
 pub struct Config {
     pub settings: Settings,
     pub registry: Registry,
+    /// The generate and explain use-cases for these settings; `None` when
+    /// the HTTP client could not be built (the reason is a problem).
+    pub assistant: Option<Assistant>,
 }
 
 /// The language server's state.
@@ -47,8 +52,11 @@ pub struct Server {
     config: RwLock<Arc<Config>>,
     /// Problems found in the configuration, shown once after `initialized`.
     pending_problems: RwLock<Vec<String>>,
-    /// Cancellation of running work, by work-done progress token.
-    tasks: DashMap<String, CancellationToken>,
+    /// Cancellation of running work, by work-done progress token
+    /// (`codegenie/<id>`), shared with the spawned tasks.
+    tasks: Arc<DashMap<String, CancellationToken>>,
+    /// What the client supports, from `initialize`.
+    features: OnceLock<work::ClientFeatures>,
     /// Set by `shutdown`: the exit code is 0 only after it (LSP `exit`).
     shut_down: Arc<AtomicBool>,
     /// The account service, opened on first use with the settings then in
@@ -58,7 +66,7 @@ pub struct Server {
 
 impl Server {
     pub fn new(client: Client, base: Layers, shut_down: Arc<AtomicBool>) -> Self {
-        let config = Arc::new(build_config(&base, &mut Vec::new()));
+        let config = Arc::new(build_config(&base, None, &mut Vec::new()));
         Self {
             client,
             docs: Documents::new(),
@@ -66,7 +74,8 @@ impl Server {
             base,
             config: RwLock::new(config),
             pending_problems: RwLock::new(Vec::new()),
-            tasks: DashMap::new(),
+            tasks: Arc::new(DashMap::new()),
+            features: OnceLock::new(),
             shut_down,
             accounts: tokio::sync::OnceCell::new(),
         }
@@ -81,6 +90,10 @@ impl Server {
         self.config.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
+    pub fn features(&self) -> work::ClientFeatures {
+        self.features.get().copied().unwrap_or_default()
+    }
+
     pub fn registry(&self) -> Registry {
         self.config().registry.clone()
     }
@@ -91,7 +104,8 @@ impl Server {
         let mut layers = self.base.clone();
         layers.push_editor(editor);
         let mut problems = Vec::new();
-        let config = Arc::new(build_config(&layers, &mut problems));
+        let previous = self.config();
+        let config = Arc::new(build_config(&layers, Some(&previous), &mut problems));
         *self.config.write().unwrap_or_else(|e| e.into_inner()) = config;
         problems
     }
@@ -108,8 +122,9 @@ impl Server {
             .map_err(|e| commands::failed(e.to_string()))
     }
 
-    /// Check a generate/explain target before any work starts.
-    pub fn check_target(&self, target: &commands::TargetArgs) -> Result<()> {
+    /// Check a generate/explain target before any work starts; returns the
+    /// document it is in.
+    pub fn check_target(&self, target: &commands::TargetArgs) -> Result<crate::documents::Snapshot> {
         let Some(doc) = self.docs.snapshot(&target.uri) else {
             return Err(commands::invalid(format!("{} is not open in the editor; open it and try again", target.uri)));
         };
@@ -131,7 +146,7 @@ impl Server {
                 )));
             }
         }
-        Ok(())
+        Ok(doc)
     }
 
     async fn report_problems(&self, problems: Vec<String>) {
@@ -162,18 +177,34 @@ fn token_key(token: &NumberOrString) -> String {
     }
 }
 
-fn build_config(layers: &Layers, problems: &mut Vec<String>) -> Config {
+/// Build the configuration; the HTTP client of `previous` is kept when the
+/// HTTP settings did not change.
+fn build_config(layers: &Layers, previous: Option<&Config>, problems: &mut Vec<String>) -> Config {
     let loaded = layers.load();
     problems.extend(loaded.problems.iter().map(|p| p.to_string()));
     let (registry, registry_problems) = Registry::from_settings(&loaded.settings);
     problems.extend(registry_problems.iter().map(|p| p.to_string()));
-    Config { settings: loaded.settings, registry }
+    let reusable = previous
+        .and_then(|p| p.assistant.as_ref().filter(|_| p.settings.http == loaded.settings.http))
+        .map(|a| a.client().clone());
+    let assistant = match reusable {
+        Some(client) => Some(Assistant::with_client(&loaded.settings, client).0),
+        None => match Assistant::new(&loaded.settings) {
+            Ok((assistant, _)) => Some(assistant),
+            Err(e) => {
+                problems.push(format!("http: {e}"));
+                None
+            }
+        },
+    };
+    Config { settings: loaded.settings, registry, assistant }
 }
 
 impl LanguageServer for Server {
     async fn initialize(&self, params: InitializeParams) -> Result<InitializeResult> {
         let enc = capabilities::negotiate_encoding(&params.capabilities);
         let _ = self.encoding.set(enc);
+        let _ = self.features.set(work::ClientFeatures::from_initialize(&params));
         let problems = self.apply_editor_settings(params.initialization_options.as_ref().unwrap_or(&Value::Null));
         *self.pending_problems.write().unwrap_or_else(|e| e.into_inner()) = problems;
         tracing::info!(encoding = enc.as_lsp(), "initialize");

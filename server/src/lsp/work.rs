@@ -1,0 +1,512 @@
+//! `codegenie.generate`, `codegenie.explain` and `codegenie.cancel`.
+//!
+//! The command checks its target and the session, answers `{id}` at once,
+//! and spawns the work: a task with its own cancellation token, registered
+//! under its progress token `codegenie/<id>` (so the standard
+//! `window/workDoneProgress/cancel` and `codegenie.cancel` both reach it).
+//! The task reports the model's progress as `$/progress`, records the
+//! outcome in the user's history, and delivers the result: a versioned
+//! `workspace/applyEdit` for code, and for an explanation the
+//! `codegenie/explanation` notification, a markdown file shown with
+//! `window/showDocument`, or `window/showMessage`, in that order of what the
+//! client supports. No lock is held across an await.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use dashmap::DashMap;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tokio::sync::mpsc::UnboundedReceiver;
+use tokio_util::sync::CancellationToken;
+use tower_lsp_server::Client;
+use tower_lsp_server::jsonrpc::Result;
+use tower_lsp_server::ls_types::notification::Notification;
+use tower_lsp_server::ls_types::*;
+
+use super::Server;
+use super::code_action::prompt_target;
+use super::commands::{TargetArgs, failed, invalid};
+use crate::accounts::Accounts;
+use crate::assist::{Answer, Assistant, Event, ExplainRequest, GenerateRequest, Progress};
+use crate::documents::line_index;
+use crate::models::ModelError;
+use crate::store::{PromptEntry, PromptKind, PromptStatus, new_id, now_millis};
+
+/// The prefix of every progress token (and task key) of this server.
+pub const TOKEN_PREFIX: &str = "codegenie/";
+
+/// Streaming reports and explanation updates are sent at most this often.
+const THROTTLE: Duration = Duration::from_millis(100);
+
+/// What the client said it supports, read once at `initialize`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ClientFeatures {
+    /// `capabilities.window.workDoneProgress`.
+    pub work_done_progress: bool,
+    /// `capabilities.window.showDocument.support`.
+    pub show_document: bool,
+    /// `initializationOptions.client.explanationNotification == true`.
+    pub explanation_notification: bool,
+}
+
+impl ClientFeatures {
+    pub fn from_initialize(params: &InitializeParams) -> Self {
+        let window = params.capabilities.window.as_ref();
+        Self {
+            work_done_progress: window.and_then(|w| w.work_done_progress).unwrap_or(false),
+            show_document: window.and_then(|w| w.show_document.as_ref()).is_some_and(|s| s.support),
+            explanation_notification: params
+                .initialization_options
+                .as_ref()
+                .and_then(|o| o.pointer("/client/explanationNotification"))
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
+        }
+    }
+}
+
+/// The `codegenie/explanation` notification: `{id, title, markdown, done}`,
+/// `markdown` being the whole text so far.
+pub enum ExplanationNotification {}
+
+impl Notification for ExplanationNotification {
+    type Params = Value;
+    const METHOD: &'static str = "codegenie/explanation";
+}
+
+/// `codegenie.generate`: check, answer `{id}`, spawn the generation.
+pub async fn generate(server: &Server, target: TargetArgs) -> Result<Value> {
+    server.check_target(&target)?;
+    let job = Job::start(server, &target, PromptKind::Generate).await?;
+    // Again: the document may have changed while the session was checked.
+    let doc = server.check_target(&target)?;
+    let enc = server.encoding();
+    let found =
+        crate::prompt::find(&doc.rope, &doc.language_id, prompt_target(&doc, target.range, enc)).ok_or_else(|| {
+            invalid("there is no comment here: put the cursor on a comment that says what the code should do")
+        })?;
+    let (position, before) = if found.insert_line < line_index::line_count(&doc.rope) {
+        (Position::new(found.insert_line as u32, 0), false)
+    } else {
+        let end = line_index::to_pos(&doc.rope, line_index::line_end_char(&doc.rope, found.last_line), enc);
+        (Position::new(end.line, end.col), true)
+    };
+    let uri: Uri = target.uri.parse().map_err(|_| invalid(format!("`{}` is not a valid URI", target.uri)))?;
+    let request = GenerateRequest {
+        model: Some(job.model.clone()),
+        language: doc.language_id.to_string(),
+        prompt: found.text,
+        indent: found.indent,
+    };
+    let place = Place { uri, version: doc.version, position, newline_before: before };
+    let id = job.id.clone();
+    let job = job.register();
+    tokio::spawn(job.run_generate(request, place));
+    Ok(json!({"id": id}))
+}
+
+/// `codegenie.explain`: check, answer `{id}`, spawn the explanation.
+pub async fn explain(server: &Server, target: TargetArgs) -> Result<Value> {
+    server.check_target(&target)?;
+    let job = Job::start(server, &target, PromptKind::Explain).await?;
+    // Again: the document may have changed while the session was checked.
+    let doc = server.check_target(&target)?;
+    let enc = server.encoding();
+    let a = line_index::to_char(&doc.rope, super::convert::pos(target.range.start), enc);
+    let b = line_index::to_char(&doc.rope, super::convert::pos(target.range.end), enc);
+    let code = doc.rope.slice(a.min(b)..a.max(b)).to_string();
+    if code.trim().is_empty() {
+        return Err(invalid("the selection is empty: select the code to explain"));
+    }
+    let name = target.uri.rsplit('/').next().unwrap_or(&target.uri).to_owned();
+    let first = target.range.start.line.min(target.range.end.line) + 1;
+    let last = target.range.start.line.max(target.range.end.line) + 1;
+    let title = format!("CodeGenie: {} explains {name}:{first}-{last}", job.model);
+    let request = ExplainRequest { model: Some(job.model.clone()), language: doc.language_id.to_string(), code };
+    let id = job.id.clone();
+    let job = job.register();
+    tokio::spawn(job.run_explain(request, title));
+    Ok(json!({"id": id}))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CancelArgs {
+    id: Option<String>,
+}
+
+/// `codegenie.cancel {id?}` → `{cancelled: [ids]}`; no id cancels all.
+pub fn cancel(server: &Server, arg: Value) -> Result<Value> {
+    let a: CancelArgs =
+        serde_json::from_value(arg).map_err(|e| invalid(format!("`codegenie.cancel` takes {{id?}}: {e}")))?;
+    let mut cancelled = Vec::new();
+    for entry in server.tasks.iter() {
+        let Some(id) = entry.key().strip_prefix(TOKEN_PREFIX) else { continue };
+        if a.id.as_deref().is_none_or(|wanted| wanted == id) && !entry.value().is_cancelled() {
+            entry.value().cancel();
+            cancelled.push(id.to_owned());
+        }
+    }
+    cancelled.sort();
+    Ok(json!({"cancelled": cancelled}))
+}
+
+/// Where generated code goes.
+struct Place {
+    uri: Uri,
+    version: i32,
+    position: Position,
+    /// The comment is on the last line with no line break after it: the
+    /// code goes after a new line break rather than before one.
+    newline_before: bool,
+}
+
+impl Place {
+    fn edit(&self, code: &str) -> WorkspaceEdit {
+        let new_text = if self.newline_before { format!("\n{code}") } else { format!("{code}\n") };
+        WorkspaceEdit {
+            document_changes: Some(DocumentChanges::Edits(vec![TextDocumentEdit {
+                text_document: OptionalVersionedTextDocumentIdentifier {
+                    uri: self.uri.clone(),
+                    version: Some(self.version),
+                },
+                edits: vec![OneOf::Left(TextEdit { range: Range::new(self.position, self.position), new_text })],
+            }])),
+            ..Default::default()
+        }
+    }
+}
+
+/// One generation or explanation, from the command to its outcome.
+struct Job {
+    id: String,
+    kind: PromptKind,
+    /// The model id (the default one when the command named none).
+    model: String,
+    user_id: String,
+    accounts: Accounts,
+    assistant: Assistant,
+    client: Client,
+    features: ClientFeatures,
+    data_dir: PathBuf,
+    tasks: Arc<DashMap<String, CancellationToken>>,
+    cancel: CancellationToken,
+    started: Instant,
+}
+
+/// How a job ended.
+enum Outcome {
+    Done(Answer),
+    Failed(ModelError),
+    Cancelled,
+}
+
+impl Job {
+    /// Check the session and the model; nothing is spawned or registered yet.
+    async fn start(server: &Server, target: &TargetArgs, kind: PromptKind) -> Result<Self> {
+        let started = Instant::now();
+        let accounts = server.accounts().await?;
+        let user = accounts.current().await.map_err(|e| failed(e.to_string()))?;
+        let config = server.config();
+        let assistant = config.assistant.clone().ok_or_else(|| {
+            failed("the HTTP client for the models could not be built; see the codegenie log for the reason")
+        })?;
+        let model = target.model.clone().unwrap_or_else(|| assistant.registry().default_id().to_owned());
+        Ok(Self {
+            id: new_id(),
+            kind,
+            model,
+            user_id: user.id,
+            accounts,
+            assistant,
+            client: server.client.clone(),
+            features: server.features(),
+            data_dir: config.settings.data_dir(),
+            tasks: server.tasks.clone(),
+            cancel: CancellationToken::new(),
+            started,
+        })
+    }
+
+    fn key(&self) -> String {
+        format!("{TOKEN_PREFIX}{}", self.id)
+    }
+
+    /// Make the job cancellable by its progress token.
+    fn register(self) -> Self {
+        self.tasks.insert(self.key(), self.cancel.clone());
+        self
+    }
+
+    async fn run_generate(self, request: GenerateRequest, place: Place) {
+        let mut progress = Reporter::begin(&self).await;
+        let (sink, mut events) = Progress::channel();
+        let call = self.assistant.generate(&request, &sink, &self.cancel);
+        let outcome = drive(call, &mut events, &self.cancel, &mut progress, None).await;
+        self.record(&request.language, &request.prompt, &outcome).await;
+        match outcome {
+            Outcome::Done(answer) => {
+                let lines = answer.text.lines().count();
+                let applied = match self.client.apply_edit(place.edit(&answer.text)).await {
+                    Ok(r) => r.applied,
+                    Err(e) => {
+                        tracing::warn!(id = %self.id, "workspace/applyEdit failed: {e}");
+                        false
+                    }
+                };
+                if applied {
+                    progress.end(format!("inserted {lines} line{}", if lines == 1 { "" } else { "s" })).await;
+                } else {
+                    progress.end("not inserted: the document changed".to_owned()).await;
+                    let text = format!(
+                        "CodeGenie: the document changed while the code was being generated, so it was not inserted. \
+                         The code is kept in your history (CodeGenie: History) to insert again (entry {}).",
+                        self.id
+                    );
+                    self.client.show_message(MessageType::WARNING, text).await;
+                }
+            }
+            Outcome::Failed(e) => {
+                progress.end(format!("failed: {e}")).await;
+                self.client.show_message(MessageType::ERROR, format!("CodeGenie: {e}")).await;
+            }
+            Outcome::Cancelled => progress.end("cancelled".to_owned()).await,
+        }
+        self.finish();
+    }
+
+    async fn run_explain(self, request: ExplainRequest, title: String) {
+        let mut progress = Reporter::begin(&self).await;
+        let mut stream = self.features.explanation_notification.then(|| Stream {
+            client: self.client.clone(),
+            id: self.id.clone(),
+            title: title.clone(),
+            markdown: String::new(),
+            last: None,
+        });
+        let (sink, mut events) = Progress::channel();
+        let call = self.assistant.explain(&request, &sink, &self.cancel);
+        let outcome = drive(call, &mut events, &self.cancel, &mut progress, stream.as_mut()).await;
+        self.record(&request.language, &request.code, &outcome).await;
+        match outcome {
+            Outcome::Done(answer) => {
+                progress.end("done".to_owned()).await;
+                self.deliver(stream, &title, answer.text).await;
+            }
+            Outcome::Failed(e) => {
+                progress.end(format!("failed: {e}")).await;
+                if let Some(mut s) = stream {
+                    s.markdown = format!("*The explanation failed: {e}*");
+                    s.send(true).await;
+                }
+                self.client.show_message(MessageType::ERROR, format!("CodeGenie: {e}")).await;
+            }
+            Outcome::Cancelled => {
+                progress.end("cancelled".to_owned()).await;
+                if let Some(mut s) = stream {
+                    s.markdown.push_str("\n\n*Cancelled.*");
+                    s.send(true).await;
+                }
+            }
+        }
+        self.finish();
+    }
+
+    /// Deliver a finished explanation the best way the client supports.
+    async fn deliver(&self, stream: Option<Stream>, title: &str, markdown: String) {
+        if let Some(mut s) = stream {
+            s.markdown = markdown;
+            s.send(true).await;
+            return;
+        }
+        if self.features.show_document {
+            match self.write_explanation(title, &markdown).await {
+                Ok(uri) => {
+                    let params =
+                        ShowDocumentParams { uri, external: Some(false), take_focus: Some(true), selection: None };
+                    match self.client.show_document(params).await {
+                        Ok(true) => return,
+                        Ok(false) => tracing::warn!(id = %self.id, "the client could not show the explanation"),
+                        Err(e) => tracing::warn!(id = %self.id, "window/showDocument failed: {e}"),
+                    }
+                }
+                Err(e) => tracing::warn!(id = %self.id, "cannot write the explanation file: {e}"),
+            }
+        }
+        self.client.show_message(MessageType::INFO, format!("{title}\n\n{markdown}")).await;
+    }
+
+    async fn write_explanation(&self, title: &str, markdown: &str) -> std::io::Result<Uri> {
+        let dir = self.data_dir.join("explanations");
+        tokio::fs::create_dir_all(&dir).await?;
+        let path = std::path::absolute(dir.join(format!("{}.md", self.id)))?;
+        tokio::fs::write(&path, format!("# {title}\n\n{markdown}")).await?;
+        Uri::from_file_path(&path).ok_or_else(|| std::io::Error::other(format!("no file URI for {}", path.display())))
+    }
+
+    /// Write the outcome to the user's history (a failure is only logged).
+    async fn record(&self, language: &str, input: &str, outcome: &Outcome) {
+        let (status, output) = match outcome {
+            Outcome::Done(a) => (PromptStatus::Ok, a.text.clone()),
+            Outcome::Failed(e) => (PromptStatus::Failed, e.to_string()),
+            Outcome::Cancelled => (PromptStatus::Cancelled, String::new()),
+        };
+        let entry = PromptEntry {
+            id: self.id.clone(),
+            user_id: self.user_id.clone(),
+            kind: self.kind,
+            model: match outcome {
+                Outcome::Done(a) => a.model.clone(),
+                _ => self.model.clone(),
+            },
+            language: language.to_owned(),
+            input: input.to_owned(),
+            output,
+            status,
+            latency_ms: self.started.elapsed().as_millis() as u64,
+            created_at: now_millis(),
+        };
+        if let Err(e) = self.accounts.record(&self.user_id, entry).await {
+            tracing::warn!(id = %self.id, "cannot record the history entry: {e}");
+        }
+    }
+
+    fn finish(&self) {
+        self.tasks.remove(&self.key());
+    }
+}
+
+/// Run the model call, turning its events into progress reports (and
+/// explanation updates), until it ends or the job is cancelled.
+async fn drive(
+    call: impl Future<Output = std::result::Result<Answer, ModelError>>,
+    events: &mut UnboundedReceiver<Event>,
+    cancel: &CancellationToken,
+    progress: &mut Reporter,
+    mut stream: Option<&mut Stream>,
+) -> Outcome {
+    tokio::pin!(call);
+    let result = loop {
+        tokio::select! {
+            biased;
+            _ = cancel.cancelled() => return Outcome::Cancelled,
+            result = &mut call => break result,
+            Some(event) = events.recv() => {
+                progress.event(&event).await;
+                if let Some(s) = stream.as_deref_mut() {
+                    s.event(&event).await;
+                }
+            }
+        }
+    };
+    match result {
+        Ok(answer) => Outcome::Done(answer),
+        Err(ModelError::Cancelled) => Outcome::Cancelled,
+        Err(_) if cancel.is_cancelled() => Outcome::Cancelled,
+        Err(e) => {
+            tracing::warn!(kind = e.kind(), "model call failed: {e}");
+            Outcome::Failed(e)
+        }
+    }
+}
+
+/// The work-done progress of one job (nothing when the client has none).
+struct Reporter {
+    client: Client,
+    token: Option<ProgressToken>,
+    last_stream: Option<Instant>,
+}
+
+impl Reporter {
+    async fn begin(job: &Job) -> Self {
+        let mut token = None;
+        if job.features.work_done_progress {
+            let t = NumberOrString::String(job.key());
+            match job.client.create_work_done_progress(t.clone()).await {
+                Ok(()) => token = Some(t),
+                Err(e) => tracing::debug!(id = %job.id, "no progress: {e}"),
+            }
+        }
+        let reporter = Self { client: job.client.clone(), token, last_stream: None };
+        reporter
+            .send(WorkDoneProgress::Begin(WorkDoneProgressBegin {
+                title: format!("CodeGenie: {}", job.model),
+                cancellable: Some(true),
+                message: Some("starting…".to_owned()),
+                percentage: None,
+            }))
+            .await;
+        reporter
+    }
+
+    async fn send(&self, value: WorkDoneProgress) {
+        if let Some(token) = &self.token {
+            let params = ProgressParams { token: token.clone(), value: ProgressParamsValue::WorkDone(value) };
+            self.client.send_notification::<notification::Progress>(params).await;
+        }
+    }
+
+    async fn report(&self, message: String) {
+        self.send(WorkDoneProgress::Report(WorkDoneProgressReport {
+            cancellable: Some(true),
+            message: Some(message),
+            percentage: None,
+        }))
+        .await;
+    }
+
+    async fn event(&mut self, event: &Event) {
+        let message = match event {
+            Event::Waiting { attempt: 1, .. } => "waiting…".to_owned(),
+            Event::Waiting { attempt, .. } => format!("waiting… (attempt {attempt})"),
+            Event::Loading { remaining_secs, .. } => format!("model loading, ~{remaining_secs}s"),
+            Event::Retrying { retry, max_retries, .. } => format!("retrying… ({retry}/{max_retries})"),
+            Event::Streaming { chars, .. } => {
+                if self.last_stream.is_some_and(|t| t.elapsed() < THROTTLE) {
+                    return;
+                }
+                self.last_stream = Some(Instant::now());
+                format!("streaming, {chars} chars")
+            }
+            Event::Done { .. } => return,
+        };
+        self.report(message).await;
+    }
+
+    async fn end(&self, message: String) {
+        self.send(WorkDoneProgress::End(WorkDoneProgressEnd { message: Some(message) })).await;
+    }
+}
+
+/// The `codegenie/explanation` notifications of one explanation.
+struct Stream {
+    client: Client,
+    id: String,
+    title: String,
+    markdown: String,
+    last: Option<Instant>,
+}
+
+impl Stream {
+    async fn event(&mut self, event: &Event) {
+        match event {
+            Event::Streaming { delta, .. } => {
+                self.markdown.push_str(delta);
+                if self.last.is_none_or(|t| t.elapsed() >= THROTTLE) {
+                    self.last = Some(Instant::now());
+                    self.send(false).await;
+                }
+            }
+            // A retry starts the answer over.
+            Event::Retrying { .. } => self.markdown.clear(),
+            _ => {}
+        }
+    }
+
+    async fn send(&self, done: bool) {
+        let params = json!({"id": self.id, "title": self.title, "markdown": self.markdown, "done": done});
+        self.client.send_notification::<ExplanationNotification>(params).await;
+    }
+}

@@ -1,0 +1,78 @@
+//! The real `codegenie` binary over stdio against the local model server:
+//! sign up, generate from a comment (progress, then a versioned edit),
+//! explain with notifications, and no secret on stderr.
+
+use codegenie_e2e::LspClient;
+use codegenie_model_server::ModelServer;
+use pretty_assertions::assert_eq;
+use serde_json::{Value, json};
+
+const TOKEN: &str = "hf_binaryTOKEN0123456789";
+
+async fn exec(client: &LspClient, command: &str, arg: Value) -> Value {
+    client.request("workspace/executeCommand", json!({"command": command, "arguments": [arg]})).await.unwrap()
+}
+
+async fn wait_end(client: &LspClient, token: &str) -> Value {
+    let mut from = 0;
+    loop {
+        let (i, m) = client.wait_for("$/progress", from).await;
+        if m["params"]["token"] == token && m["params"]["value"]["kind"] == "end" {
+            return m["params"]["value"].clone();
+        }
+        from = i + 1;
+    }
+}
+
+#[tokio::test]
+async fn generate_and_explain_over_stdio() {
+    let models = ModelServer::start().await.unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let data = home.path().join("data");
+    let (home_s, data_s, url) = (home.path().to_str().unwrap(), data.to_str().unwrap(), models.url());
+    let client = LspClient::spawn_binary(&[
+        ("HOME", home_s),
+        ("XDG_CONFIG_HOME", home_s),
+        ("XDG_DATA_HOME", home_s),
+        ("CODEGENIE_DATA_DIR", data_s),
+        ("CODEGENIE_HF_URL", &url),
+        ("HF_TOKEN", TOKEN),
+        ("CODEGENIE_LOG", "debug"),
+    ]);
+    let settings = json!({"accounts": {"argon2": {"memory_kib": 1024, "iterations": 1, "parallelism": 1}}});
+    client.initialize(json!({"codegenie": settings, "client": {"explanationNotification": true}}), &["utf-8"]).await;
+    let user = json!({"email": "ada@example.com", "username": "ada", "password": "correct horse battery"});
+    exec(&client, "codegenie.signup", user).await;
+
+    client.open("file:///w/a.py", "python", 5, "def main():\n    # reverse a string\n    pass\n").await;
+    let range = json!({"start": {"line": 1, "character": 6}, "end": {"line": 1, "character": 6}});
+    let id = exec(&client, "codegenie.generate", json!({"uri": "file:///w/a.py", "range": range, "version": 5})).await;
+    let token = format!("codegenie/{}", id["id"].as_str().unwrap());
+    assert_eq!(wait_end(&client, &token).await, json!({"kind": "end", "message": "inserted 3 lines"}));
+    let (_, edit) = client.wait_for("workspace/applyEdit", 0).await;
+    let code =
+        "    def reverse_a_string():\n        \"\"\"reverse a string\"\"\"\n        return \"reverse_a_string\"\n";
+    assert_eq!(
+        edit["params"]["edit"],
+        json!({"documentChanges": [{
+            "textDocument": {"uri": "file:///w/a.py", "version": 5},
+            "edits": [{"range": {"start": {"line": 2, "character": 0}, "end": {"line": 2, "character": 0}}, "newText": code}]
+        }]})
+    );
+
+    let range = json!({"start": {"line": 0, "character": 0}, "end": {"line": 3, "character": 0}});
+    exec(&client, "codegenie.explain", json!({"uri": "file:///w/a.py", "range": range})).await;
+    let mut from = 0;
+    loop {
+        let (i, m) = client.wait_for("codegenie/explanation", from).await;
+        if m["params"]["done"] == true {
+            assert!(m["params"]["markdown"].as_str().unwrap().starts_with("This python code has 3"), "{m}");
+            break;
+        }
+        from = i + 1;
+    }
+    let stderr = client.stderr();
+    assert_eq!(client.shutdown().await, Some(0));
+    assert!(!stderr.contains(TOKEN), "the token leaked to the log");
+    assert!(!stderr.contains("correct horse"), "the password leaked to the log");
+}
