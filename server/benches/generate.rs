@@ -1,0 +1,158 @@
+//! Server overhead per generation at 0 ms backend latency (a whole
+//! `codegenie.generate` round trip over LSP, in-process, against the local
+//! model server, next to the model call alone), and `textDocument/codeAction`
+//! latency on a 5,000-line file while 8 generations stream (p50/p99).
+//!
+//!     cargo bench -p codegenie --bench generate
+
+use std::time::{Duration, Instant};
+
+use codegenie::assist::{Assistant, GenerateRequest, Progress};
+use codegenie::config::Layers;
+use codegenie_e2e::LspClient;
+use codegenie_model_server::ModelServer;
+use criterion::{Criterion, criterion_group, criterion_main};
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+
+const TOKEN: &str = "hf_benchTOKEN0123456789";
+
+async fn session(models: &ModelServer, data: &std::path::Path) -> LspClient {
+    let (client_io, server_io) = tokio::io::duplex(1 << 20);
+    let (server_read, server_write) = tokio::io::split(server_io);
+    tokio::spawn(codegenie::lsp::serve(server_read, server_write, Layers::default()));
+    let (client_read, client_write) = tokio::io::split(client_io);
+    let client = LspClient::over(client_read, client_write);
+    let settings = json!({
+        "data_dir": data,
+        "hf": {"url": models.url(), "token": TOKEN},
+        "accounts": {"argon2": {"memory_kib": 1024, "iterations": 1, "parallelism": 1}},
+    });
+    client.initialize(json!({"codegenie": settings}), &["utf-16"]).await;
+    let user = json!({"email": "ada@example.com", "username": "ada", "password": "correct horse battery"});
+    exec(&client, "codegenie.signup", user).await;
+    client
+}
+
+async fn exec(client: &LspClient, command: &str, arg: Value) -> Value {
+    client.request("workspace/executeCommand", json!({"command": command, "arguments": [arg]})).await.unwrap()
+}
+
+/// Start a generation and wait for the end of its progress; `cursor` is an
+/// inbox index before this generation's messages, moved past them.
+async fn generate_once(client: &LspClient, uri: &str, cursor: &mut usize) {
+    let arg = json!({"uri": uri, "range": {"start": {"line": 0, "character": 2}, "end": {"line": 0, "character": 2}}});
+    let id = exec(client, "codegenie.generate", arg).await["id"].as_str().unwrap().to_owned();
+    let token = format!("codegenie/{id}");
+    let mut at = *cursor;
+    loop {
+        let (i, m) = client.wait_for("$/progress", at).await;
+        if m["params"]["token"] == token.as_str() && m["params"]["value"]["kind"] == "end" {
+            *cursor = i + 1;
+            return;
+        }
+        at = i + 1;
+    }
+}
+
+fn big_file() -> String {
+    let mut s = String::new();
+    for i in 0..1000 {
+        s.push_str(&format!("def f{i}(x):\n    # step {i}: scale the input\n    y = \"#{i}\" * x\n    return y\n\n"));
+    }
+    s
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+fn bench(c: &mut Criterion) {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let models = rt.block_on(ModelServer::start()).unwrap();
+    let client = rt.block_on(session(&models, data.path()));
+    rt.block_on(client.open("file:///b/a.py", "python", 1, "# reverse a string\n"));
+
+    let mut layers = Layers::default();
+    layers.push_editor(&json!({"hf": {"url": models.url(), "token": TOKEN}}));
+    let settings = layers.load().settings;
+    let (assistant, _) = Assistant::new(&settings).unwrap();
+    let request = GenerateRequest {
+        model: None,
+        language: "python".to_owned(),
+        prompt: "reverse a string".to_owned(),
+        indent: String::new(),
+    };
+
+    let mut group = c.benchmark_group("generation at 0 ms backend");
+    group.bench_function("model call alone (Assistant::generate)", |b| {
+        b.iter_custom(|iters| {
+            rt.block_on(async {
+                let started = Instant::now();
+                for _ in 0..iters {
+                    assistant.generate(&request, &Progress::none(), &CancellationToken::new()).await.unwrap();
+                }
+                started.elapsed()
+            })
+        })
+    });
+    group.bench_function("codegenie.generate over LSP, to the end of the progress", |b| {
+        b.iter_custom(|iters| {
+            rt.block_on(async {
+                let mut cursor = client.inbox().len();
+                let started = Instant::now();
+                for _ in 0..iters {
+                    generate_once(&client, "file:///b/a.py", &mut cursor).await;
+                }
+                started.elapsed()
+            })
+        })
+    });
+    group.finish();
+
+    // codeAction latency while 8 generations stream.
+    rt.block_on(async {
+        models.set_options(|o| o.token_delay_ms = 5);
+        client.open("file:///b/big.py", "python", 1, &big_file()).await;
+        for n in 0..8 {
+            client.open(&format!("file:///b/g{n}.py"), "python", 1, &format!("# compute value {n}\n")).await;
+        }
+        let streaming = CancellationToken::new();
+        let mut workers = Vec::new();
+        for n in 0..8 {
+            let stop = streaming.clone();
+            let client = &client;
+            let mut cursor = client.inbox().len();
+            workers.push(async move {
+                while !stop.is_cancelled() {
+                    generate_once(client, &format!("file:///b/g{n}.py"), &mut cursor).await;
+                }
+            });
+        }
+        let measure = async {
+            let mut times = Vec::new();
+            for i in 0..1000u32 {
+                let line = 1 + (i % 1000) * 5;
+                let range = json!({"start": {"line": line, "character": 8}, "end": {"line": line, "character": 8}});
+                let params = json!({"textDocument": {"uri": "file:///b/big.py"}, "range": range, "context": {"diagnostics": []}});
+                let started = Instant::now();
+                client.request("textDocument/codeAction", params).await.unwrap();
+                times.push(started.elapsed());
+            }
+            streaming.cancel();
+            times
+        };
+        let (mut times, _) = tokio::join!(measure, futures_util::future::join_all(workers));
+        times.sort();
+        println!(
+            "codeAction on 5,000 lines while 8 generations stream: p50 {:?}, p99 {:?} ({} requests)",
+            percentile(&times, 0.5),
+            percentile(&times, 0.99),
+            times.len()
+        );
+    });
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
