@@ -89,14 +89,26 @@ for var in $(compgen -e); do
     CODEGENIE_* | HF_* | HUGGING_FACE_* | NVIM* | VIM | VIMRUNTIME | MYVIMRC) unset "$var" ;;
   esac
 done
-# A test model server, when the suite starts one, is passed on explicitly.
+# The test model server (built with the workspace): started here unless the
+# caller passes one, and stopped on exit.
+model_server=$(dirname "$bin")/codegenie-model-server
+model_server_pid=
+if [ -z "${CODEGENIE_TEST_HF_URL:-}" ] && [ -x "$model_server" ]; then
+  port_file=$(mktemp)
+  "$model_server" --port 0 --port-file "$port_file" >/dev/null 2>&1 &
+  model_server_pid=$!
+  for _ in $(seq 100); do [ -s "$port_file" ] && break; sleep 0.1; done
+  CODEGENIE_TEST_HF_URL="http://127.0.0.1:$(cat "$port_file")"
+  rm -f "$port_file"
+fi
+# A test model server is passed on explicitly.
 if [ -n "${CODEGENIE_TEST_HF_URL:-}" ]; then
   export CODEGENIE_HF_URL=$CODEGENIE_TEST_HF_URL HF_TOKEN=test-token
 fi
 
 results=$(mktemp)
 scratch=$(mktemp -d)
-trap 'rm -rf "$scratch" "$results"' EXIT
+trap 'rm -rf "$scratch" "$results"; [ -z "$model_server_pid" ] || kill "$model_server_pid" 2>/dev/null' EXIT
 filter=${1:-}
 
 # Every tests/test_*.lua (matching the filter), each in its own Neovim.

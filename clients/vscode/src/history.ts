@@ -11,7 +11,8 @@ export interface HistoryEntry {
   readonly output: string;
   readonly status: "ok" | "failed" | "cancelled";
   readonly latencyMs?: number;
-  readonly createdAt: string;
+  /** Milliseconds since the epoch (the server's form) or an ISO date. */
+  readonly createdAt: string | number;
 }
 
 export interface HistoryPage {
@@ -45,7 +46,7 @@ export function historyQuery(filter: HistoryFilter, before?: string, limit = PAG
 
 /** Newest first, whatever order the pages arrived in. */
 export function newestFirst(entries: readonly HistoryEntry[]): HistoryEntry[] {
-  return [...entries].sort((a, b) => Date.parse(b.createdAt) - Date.parse(a.createdAt));
+  return [...entries].sort((a, b) => timeOf(b.createdAt) - timeOf(a.createdAt));
 }
 
 export function describeFilter(f: HistoryFilter): string {
@@ -56,10 +57,23 @@ export function describeFilter(f: HistoryFilter): string {
   return parts.length ? parts.join(", ") : "all entries";
 }
 
+/** Milliseconds since the epoch of a time given either way. */
+export function timeOf(at: string | number): number {
+  return typeof at === "number" ? at : Date.parse(at);
+}
+
+/**
+ * Whether a history entry is a generation or an explanation (the history
+ * also holds account events, which have no prompt).
+ */
+export function isPromptEntry(e: HistoryEntry): boolean {
+  return (e.kind === "generate" || e.kind === "explain") && typeof e.prompt === "string";
+}
+
 /** "3 min ago", "2 h ago", "5 d ago", or the date. */
-export function relativeTime(iso: string, now: Date): string {
-  const t = Date.parse(iso);
-  if (Number.isNaN(t)) return iso;
+export function relativeTime(at: string | number, now: Date): string {
+  const t = timeOf(at);
+  if (Number.isNaN(t)) return String(at);
   const s = Math.max(0, Math.round((now.getTime() - t) / 1000));
   if (s < 60) return "just now";
   if (s < 3600) return `${Math.floor(s / 60)} min ago`;

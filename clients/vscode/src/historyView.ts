@@ -2,7 +2,7 @@
 // per-entry actions (insert at cursor, open in editor, copy, delete).
 
 import * as vscode from "vscode";
-import { describeFilter, entryDocument, historyItem, historyQuery, newestFirst, type HistoryEntry, type HistoryFilter, type HistoryKind, type HistoryPage } from "./history";
+import { describeFilter, entryDocument, historyItem, historyQuery, isPromptEntry, newestFirst, type HistoryEntry, type HistoryFilter, type HistoryKind, type HistoryPage } from "./history";
 import type { Server } from "./server";
 import { ask, showError } from "./ui";
 
@@ -54,7 +54,7 @@ export class HistoryView {
       qp.busy = true;
       try {
         const page = await this.server.execute<HistoryPage>("codegenie.history", historyQuery(filter, next));
-        entries = entries.concat(page.entries);
+        entries = entries.concat(page.entries.filter(isPromptEntry));
         next = page.next;
         render();
       } catch (e) {

@@ -60,7 +60,7 @@ export class ExplanationStore {
 }
 
 export interface Profile {
-  readonly user: { readonly username: string; readonly email: string; readonly createdAt?: string; readonly lastLoginAt?: string };
+  readonly user: { readonly username: string; readonly email: string; readonly createdAt?: string | number; readonly lastLoginAt?: string | number | null };
   readonly usage: readonly { readonly model: string; readonly kind: string; readonly count: number }[];
 }
 
@@ -73,8 +73,8 @@ export function renderProfile(p: Profile): string {
     `# ${cell(p.user.username)}`,
     "",
     `- **Email:** ${cell(p.user.email)}`,
-    `- **Member since:** ${p.user.createdAt ?? "—"}`,
-    `- **Last login:** ${p.user.lastLoginAt ?? "—"}`,
+    `- **Member since:** ${when(p.user.createdAt)}`,
+    `- **Last login:** ${when(p.user.lastLoginAt)}`,
     "",
     "## Usage",
     "",
@@ -88,4 +88,12 @@ export function renderProfile(p: Profile): string {
     lines.push(`| **total** | | **${total}** |`);
   }
   return `${lines.join("\n")}\n`;
+}
+
+/** A server time (milliseconds or ISO text) as `YYYY-MM-DD HH:MM UTC`. */
+function when(at: string | number | null | undefined): string {
+  if (at === undefined || at === null) return "—";
+  const t = typeof at === "number" ? at : Date.parse(at);
+  if (Number.isNaN(t)) return String(at);
+  return `${new Date(t).toISOString().slice(0, 16).replace("T", " ")} UTC`;
 }

@@ -128,6 +128,28 @@ export const cases: Case[] = [
     },
   },
   {
+    name: "a missing server is reported with install help, commands say so, fixing the path restarts it",
+    run: async ({ wb, env }) => {
+      const original = readFileSync(env.userSettings, "utf8");
+      const settings = JSON.parse(original) as Record<string, unknown>;
+      await wb.writeUserSettings(JSON.stringify({ ...settings, "codegenie.server.path": "/nonexistent/codegenie" }));
+      try {
+        const missing = wb.notification(/no working `?codegenie`? server/);
+        await missing.waitFor({ state: "visible", timeout: 60_000 });
+        await missing.getByRole("button", { name: "How to Install" }).waitFor({ state: "visible", timeout: 5_000 });
+        await wb.screenshot("server-missing");
+        await wb.clearNotifications();
+        await wb.runCommand("CodeGenie: Log In");
+        await wb.notification(/server is not running/).waitFor({ state: "visible", timeout: 30_000 });
+        await wb.clearNotifications();
+      } finally {
+        await wb.writeUserSettings(original);
+      }
+      // Back on a working path: the server restarts and shows the model again.
+      await status(wb, " · ").waitFor({ state: "visible", timeout: 60_000 });
+    },
+  },
+  {
     name: "Sign Up, Log Out and Log In through the palette",
     run: async ({ wb }) => {
       await wb.runCommand("CodeGenie: Sign Up");
@@ -202,28 +224,6 @@ export const cases: Case[] = [
       assert.equal(await wb.notification(/hf\.token|hf\b.*token/i).filter({ hasNotText: "saved" }).count(), 0, "no warning about the token");
       assert.ok(!readFileSync(env.userSettings, "utf8").includes(token), "the token is not in settings.json");
       await wb.clearNotifications();
-    },
-  },
-  {
-    name: "a missing server is reported with install help, commands say so, fixing the path restarts it",
-    run: async ({ wb, env }) => {
-      const original = readFileSync(env.userSettings, "utf8");
-      const settings = JSON.parse(original) as Record<string, unknown>;
-      await wb.writeUserSettings(JSON.stringify({ ...settings, "codegenie.server.path": "/nonexistent/codegenie" }));
-      try {
-        const missing = wb.notification(/no working `?codegenie`? server/);
-        await missing.waitFor({ state: "visible", timeout: 60_000 });
-        await missing.getByRole("button", { name: "How to Install" }).waitFor({ state: "visible", timeout: 5_000 });
-        await wb.screenshot("server-missing");
-        await wb.clearNotifications();
-        await wb.runCommand("CodeGenie: Log In");
-        await wb.notification(/server is not running/).waitFor({ state: "visible", timeout: 30_000 });
-        await wb.clearNotifications();
-      } finally {
-        await wb.writeUserSettings(original);
-      }
-      // Back on a working path: the server restarts and shows the model again.
-      await status(wb, " · ").waitFor({ state: "visible", timeout: 60_000 });
     },
   },
 ];
