@@ -227,7 +227,8 @@ async fn commands_validate_and_fail_clearly() {
     assert_eq!(models["models"].as_array().unwrap().len(), 5);
     assert_eq!(
         models["models"][0],
-        json!({"id": "deepseek-coder", "name": "DeepSeek-Coder 1.3B Instruct", "repo": "deepseek-ai/deepseek-coder-1.3b-instruct"})
+        json!({"id": "deepseek-coder", "name": "DeepSeek-Coder 1.3B Instruct",
+               "repo": "deepseek-ai/deepseek-coder-1.3b-instruct", "api": "hf-router", "url": null, "default": true})
     );
     // No argument at all reads as {}.
     assert_eq!(exec("codegenie.models", json!([])).await.unwrap(), models);

@@ -208,20 +208,20 @@ impl Accounts {
 
     /// End the saved session (a no-op when there is none).
     pub async fn logout(&self) -> Result<()> {
-        if let Some(login) = saved::load(&self.saved) {
+        if let Some(login) = self.load_login().await {
             self.store.revoke_session(&tokens::hash_token(&login.token)).await?;
             self.event(&login.user_id, EventKind::Logout, None).await;
         }
-        self.forget_login()
+        self.forget_login().await
     }
 
     /// The logged-in user, sliding the session's expiry forward.
     pub async fn current(&self) -> Result<User> {
-        let login = saved::load(&self.saved).ok_or(AccountError::NotLoggedIn)?;
+        let login = self.load_login().await.ok_or(AccountError::NotLoggedIn)?;
         let hash = tokens::hash_token(&login.token);
         let now = self.now();
         let Some(session) = self.store.session(&hash, now).await? else {
-            self.forget_login()?;
+            self.forget_login().await?;
             return Err(AccountError::NotLoggedIn);
         };
         let user = self.store.user_by_id(&session.user_id).await?.ok_or(AccountError::NotLoggedIn)?;
@@ -297,8 +297,8 @@ impl Accounts {
         self.store.set_password_hash(&user.id, &new_hash).await?;
         let revoked = self.store.revoke_sessions(&user.id, None).await?;
         tracing::info!(user = %user.id, revoked, "password reset; sessions revoked");
-        if saved::load(&self.saved).is_some_and(|l| l.user_id == user.id) {
-            self.forget_login()?;
+        if self.load_login().await.is_some_and(|l| l.user_id == user.id) {
+            self.forget_login().await?;
         }
         self.event(&user.id, EventKind::PasswordReset, None).await;
         if let Err(e) = self.mailer.send(&changed_mail(&user)).await {
@@ -322,7 +322,7 @@ impl Accounts {
         password::check_policy(new_password, &user.email, &user.username)?;
         let hash = self.hasher.hash(new_password).await?;
         self.store.set_password_hash(&user.id, &hash).await?;
-        let keep = saved::load(&self.saved).map(|l| tokens::hash_token(&l.token));
+        let keep = self.load_login().await.map(|l| tokens::hash_token(&l.token));
         self.store.revoke_sessions(&user.id, keep.as_deref()).await?;
         self.event(&user.id, EventKind::PasswordChanged, None).await;
         if let Err(e) = self.mailer.send(&changed_mail(&user)).await {
@@ -339,7 +339,7 @@ impl Accounts {
         }
         self.store.delete_user(&user.id).await?;
         tracing::info!(user = %user.id, "account deleted");
-        self.forget_login()
+        self.forget_login().await
     }
 
     pub async fn history(&self, query: &HistoryQuery) -> Result<HistoryPage> {
@@ -380,13 +380,30 @@ impl Accounts {
         };
         self.store.create_session(session).await?;
         let login = SavedLogin { token, user_id: user.id.clone(), username: user.username.clone() };
-        saved::save(&self.saved, &login)
-            .map_err(|e| AccountError::SaveLogin { path: self.saved.display().to_string(), reason: e.to_string() })
+        self.on_saved_file(move |path| saved::save(path, &login)).await
     }
 
-    fn forget_login(&self) -> Result<()> {
-        saved::clear(&self.saved)
-            .map_err(|e| AccountError::SaveLogin { path: self.saved.display().to_string(), reason: e.to_string() })
+    async fn forget_login(&self) -> Result<()> {
+        self.on_saved_file(saved::clear).await
+    }
+
+    async fn load_login(&self) -> Option<SavedLogin> {
+        let path = self.saved.clone();
+        tokio::task::spawn_blocking(move || saved::load(&path)).await.ok().flatten()
+    }
+
+    /// File work on the saved login (a write ends in an fsync) runs on the
+    /// blocking pool, never on the async workers.
+    async fn on_saved_file<F>(&self, work: F) -> Result<()>
+    where
+        F: FnOnce(&std::path::Path) -> std::io::Result<()> + Send + 'static,
+    {
+        let path = self.saved.clone();
+        let error = |reason: String| AccountError::SaveLogin { path: self.saved.display().to_string(), reason };
+        tokio::task::spawn_blocking(move || work(&path))
+            .await
+            .map_err(|e| error(e.to_string()))?
+            .map_err(|e| error(e.to_string()))
     }
 
     fn session_length(&self) -> Millis {

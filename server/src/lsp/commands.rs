@@ -96,9 +96,5 @@ fn parse<T: serde::de::DeserializeOwned>(command: &str, arg: Value, shape: &str)
 }
 
 fn models(server: &Server) -> Value {
-    let registry = server.registry();
-    json!({
-        "models": registry.all().iter().map(|m| json!({"id": m.id, "name": m.name, "repo": m.repo})).collect::<Vec<_>>(),
-        "default": registry.default_id(),
-    })
+    crate::assist::models_json(&server.config().registry)
 }

@@ -94,10 +94,6 @@ impl Server {
         self.features.get().copied().unwrap_or_default()
     }
 
-    pub fn registry(&self) -> Registry {
-        self.config().registry.clone()
-    }
-
     /// Rebuild the configuration with new editor settings; returns the
     /// problems found, each as one line.
     fn apply_editor_settings(&self, editor: &Value) -> Vec<String> {
@@ -137,13 +133,8 @@ impl Server {
             )));
         }
         if let Some(model) = &target.model {
-            let registry = self.registry();
-            if registry.get(model).is_none() {
-                let known: Vec<&str> = registry.all().iter().map(|m| m.id.as_str()).collect();
-                return Err(commands::invalid(format!(
-                    "unknown model `{model}`; known models: {}. Add your own under [models.{model}] in the config file",
-                    known.join(", ")
-                )));
+            if let Err(e) = self.config().registry.resolve(Some(model)) {
+                return Err(commands::invalid(format!("{e}. Add your own under [models.{model}] in the config file")));
             }
         }
         Ok(doc)
