@@ -53,14 +53,18 @@ function M.wait(cond, what, timeout)
   return value
 end
 
--- vim.notify is captured: tests read M.messages.
+-- vim.notify is captured: tests read M.messages. M.seen keeps every
+-- message of the file, notified or echoed, across clear_messages().
 M.messages = {}
+M.seen = {}
 vim.notify = function(msg, level)
   table.insert(M.messages, { msg = tostring(msg), level = level or vim.log.levels.INFO })
+  table.insert(M.seen, tostring(msg))
 end
 
 function M.clear_messages()
   M.messages = {}
+  table.insert(M.seen, vim.api.nvim_exec2("messages", { output = true }).output)
   vim.cmd("silent! messages clear")
 end
 
@@ -138,6 +142,56 @@ function M.exec_sync(client, command, args)
   return reply.result, reply.err
 end
 
+local cleanups = {}
+
+--- Run `fn` when the file's tests are done (before Neovim exits).
+---@param fn fun()
+function M.defer(fn)
+  table.insert(cleanups, fn)
+end
+
+--- The test model server built next to the binary under test, if any.
+M.model_server_bin = vim.fs.dirname(M.bin) .. "/codegenie-model-server"
+
+--- A test model server of the file's own on a free loopback port, started
+--- with extra arguments (e.g. `--token-delay-ms 100`); stopped at the end.
+--- Returns nil when it is not built.
+---@param args string[]
+---@return { url: string, control: fun(path: string, body?: table): table }?
+function M.model_server(args)
+  if vim.fn.executable(M.model_server_bin) ~= 1 then
+    return nil
+  end
+  -- Its first line on stdout, once it listens: "listening on URL".
+  local out = ""
+  local cmd = vim.list_extend({ M.model_server_bin, "--port", "0" }, args)
+  local proc = vim.system(cmd, {
+    text = true,
+    stdout = function(_, data)
+      out = out .. (data or "")
+    end,
+  })
+  M.defer(function()
+    proc:kill("sigterm")
+  end)
+  local url = M.wait(function()
+    return out:match("listening on (http://127%.0%.0%.1:%d+)\n")
+  end, "the model server to listen")
+  return {
+    url = url,
+    --- GET (or POST with `body`) one of the server's /_control/ endpoints.
+    control = function(path, body)
+      local curl = { "curl", "-sS", "--max-time", "10", url .. "/_control/" .. path }
+      if body then
+        vim.list_extend(curl, { "-X", "POST", "-H", "content-type: application/json", "-d", vim.json.encode(body) })
+      end
+      local reply = vim.system(curl, { text = true }):wait()
+      assert(reply.code == 0, "curl failed: " .. tostring(reply.stderr))
+      return vim.json.decode(reply.stdout)
+    end,
+  }
+end
+
 --- Write a line of the report: to $CODEGENIE_TEST_LOG when set (Neovim's
 --- own output, prompts included, then stays out of the report), else stdout.
 local log = vim.env.CODEGENIE_TEST_LOG and assert(io.open(vim.env.CODEGENIE_TEST_LOG, "a"))
@@ -168,6 +222,9 @@ function M.run()
     end
     -- Close whatever the test left open (floats, splits), keep the server.
     pcall(vim.cmd, "silent! only!")
+  end
+  for _, fn in ipairs(cleanups) do
+    pcall(fn)
   end
   local out = vim.env.CODEGENIE_TEST_RESULTS
   if out then
