@@ -106,6 +106,7 @@ test(":CodeGenie status and profile show the user", function()
   local text = table.concat(vim.api.nvim_buf_get_lines(pbuf, 0, -1, false), "\n")
   h.contains(text, "# ada\n")
   h.contains(text, "- email: ada@example.com")
+  truthy(text:match("\n%- member since: %d%d%d%d%-%d%d%-%d%d %d%d:%d%d\n"), "a date, not milliseconds: " .. text)
   vim.cmd("close")
 end)
 

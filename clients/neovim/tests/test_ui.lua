@@ -127,7 +127,7 @@ local entries = {
     output = 'print("hello")',
     status = "ok",
     latencyMs = 120,
-    createdAt = "2026-01-01T10:00:00Z",
+    createdAt = 1767261600000, -- milliseconds, as the server sends them
   },
   {
     id = "h2",
@@ -138,8 +138,10 @@ local entries = {
     output = "Sets x.",
     status = "ok",
     latencyMs = 80,
-    createdAt = "2026-01-02T10:00:00Z",
+    createdAt = 1767348000000,
   },
+  -- Account events are in the server's history too; the picker leaves them out.
+  { id = "h3", kind = "login", createdAt = 1767400000000, model = vim.NIL },
 }
 
 --- Answer `codegenie.history` (and record every command) without a server.
@@ -185,12 +187,25 @@ test("history lists newest first with a preview, and inserts the output at the c
   eq("codegenie.history", calls[1].command)
   eq({ limit = 50 }, calls[1].arguments[1])
   local list = shown[1]
-  h.contains(list[1], "2026-01-02 10:00")
+  eq(2, #list, "account events left out")
+  h.contains(list[1], os.date("%Y-%m-%d %H:%M", 1767348000))
   h.contains(list[1], "explain")
   h.contains(list[1], "x = 1 → Sets x.")
   h.contains(list[2], 'print hello → print("hello")')
   eq({ "Insert the output at the cursor", "Open in a scratch buffer", "Delete the entry" }, shown[2])
   eq({ "# print hello", 'print("hello")', "" }, lines(buf))
+end)
+
+test("server times: milliseconds, or RFC 3339 in UTC, shown as local dates", function()
+  local util = require("codegenie.util")
+  eq(1767348000000, util.millis(1767348000000))
+  eq(1767348000000, util.millis("2026-01-02T10:00:00Z"))
+  eq(951868747000, util.millis("2000-02-29T23:59:07.120Z"))
+  eq(-86400000, util.millis("1969-12-31T00:00:00Z"))
+  eq(nil, util.millis("yesterday"))
+  eq(os.date("%Y-%m-%d %H:%M", 1767348000), util.time(1767348000000))
+  eq("?", util.time(vim.NIL))
+  eq("?", util.time(nil))
 end)
 
 test("history opens an entry in a scratch buffer, or deletes it", function()

@@ -27,7 +27,7 @@ end
 ---@param entry table
 ---@return string
 function M.format(entry)
-  local date = tostring(entry.createdAt or ""):gsub("T", " "):sub(1, 16)
+  local date = util.time(entry.createdAt)
   local status = (entry.status and entry.status ~= "ok") and (" [" .. entry.status .. "]") or ""
   return ("%s  %-8s %-14s %s → %s%s"):format(
     date,
@@ -39,15 +39,30 @@ function M.format(entry)
   )
 end
 
---- Newest first, whatever order the server used.
+--- The kinds the picker lists: generations and explanations (the server's
+--- history also has account events: signup, login, …).
+M.kinds = { generate = true, explain = true }
+
+--- The generations and explanations, newest first (equal times keep the
+--- server's order).
 ---@param entries table[]
 ---@return table[]
 function M.sort(entries)
-  local sorted = vim.list_extend({}, entries)
-  table.sort(sorted, function(a, b)
-    return tostring(a.createdAt or "") > tostring(b.createdAt or "")
+  local keyed = {}
+  for i, entry in ipairs(entries) do
+    if M.kinds[entry.kind] then
+      table.insert(keyed, { entry = entry, at = util.millis(entry.createdAt) or 0, i = i })
+    end
+  end
+  table.sort(keyed, function(a, b)
+    if a.at ~= b.at then
+      return a.at > b.at
+    end
+    return a.i < b.i
   end)
-  return sorted
+  return vim.tbl_map(function(k)
+    return k.entry
+  end, keyed)
 end
 
 --- The text of an entry for the scratch buffer (markdown).
@@ -55,7 +70,7 @@ end
 ---@return string[]
 function M.document(entry)
   local lines = {
-    ("# %s with %s — %s"):format(entry.kind or "entry", entry.model or "?", entry.createdAt or ""),
+    ("# %s with %s — %s"):format(entry.kind or "entry", entry.model or "?", util.time(entry.createdAt)),
     "",
     ("status: %s · language: %s · %s ms"):format(
       entry.status or "?",

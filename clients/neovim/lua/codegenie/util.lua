@@ -110,6 +110,54 @@ function M.select(items, opts)
   end)
 end
 
+--- Days from 1970-01-01 to a civil date (proleptic Gregorian).
+---@param y integer
+---@param m integer
+---@param d integer
+---@return integer
+local function days_from_civil(y, m, d)
+  y = m <= 2 and y - 1 or y
+  local era = math.floor(y / 400)
+  local yoe = y - era * 400
+  local doy = math.floor((153 * (m + (m > 2 and -3 or 9)) + 2) / 5) + d - 1
+  local doe = yoe * 365 + math.floor(yoe / 4) - math.floor(yoe / 100) + doy
+  return era * 146097 + doe - 719468
+end
+
+--- A server time as milliseconds since the epoch: the server sends numbers
+--- (milliseconds); an RFC 3339 string in UTC is read too. nil when neither.
+---@param value any
+---@return number?
+function M.millis(value)
+  if type(value) == "number" then
+    return value
+  end
+  if type(value) ~= "string" then
+    return nil
+  end
+  local y, mo, d, hh, mm, ss = value:match("^(%d%d%d%d)%-(%d%d)%-(%d%d)[T ](%d%d):(%d%d):?(%d*)")
+  if not y then
+    return nil
+  end
+  local days = days_from_civil(tonumber(y), tonumber(mo), tonumber(d))
+  return ((days * 24 + tonumber(hh)) * 60 + tonumber(mm)) * 60000 + (tonumber(ss) or 0) * 1000
+end
+
+--- A server time for people: "YYYY-MM-DD HH:MM" in local time ("?" when
+--- there is none).
+---@param value any
+---@return string
+function M.time(value)
+  if value == nil or value == vim.NIL then
+    return "?"
+  end
+  local ms = M.millis(value)
+  if not ms then
+    return tostring(value)
+  end
+  return os.date("%Y-%m-%d %H:%M", math.floor(ms / 1000)) --[[@as string]]
+end
+
 --- A scratch buffer (not listed, wiped when hidden) with the given lines.
 ---@param lines string[]
 ---@param filetype? string
