@@ -11,11 +11,64 @@ M.install_hint = "install it with `cargo install --path server` from a CodeGenie
 local has_011 = vim.fn.has("nvim-0.11") == 1
 local warned_missing = false
 
---- Handlers for server-to-client messages the plugin adds to Neovim's own.
+local message_levels = {
+  [1] = vim.log.levels.ERROR,
+  [2] = vim.log.levels.WARN,
+  [3] = vim.log.levels.INFO,
+  [4] = vim.log.levels.DEBUG,
+}
+
+--- `window/showMessageRequest` of the CodeGenie server (e.g. "the document
+--- changed" with "Insert again"): the actions are offered with
+--- vim.ui.select (prompt: the message), so picker plugins show them. The
+--- answer is the chosen action, or null when dismissed. Neovim calls server
+--- requests in a coroutine (0.11+), so the answer can wait for the user;
+--- called outside one, Neovim's own handler answers.
+---@param err? table
+---@param params { type?: integer, message: string, actions?: { title: string }[] }
+---@param ctx table
+---@return { title: string }|userdata|nil
+function M.show_message_request(err, params, ctx)
+  local actions = type(params) == "table" and type(params.actions) == "table" and params.actions or {}
+  local message = type(params) == "table" and tostring(params.message or "") or ""
+  if #actions == 0 then
+    -- The server's messages name CodeGenie already.
+    vim.notify(message, message_levels[params and params.type] or vim.log.levels.INFO, { title = util.title })
+    return vim.NIL
+  end
+  local co, is_main = coroutine.running()
+  if not co or is_main then
+    return vim.lsp.handlers["window/showMessageRequest"](err, params, ctx)
+  end
+  local answered = false
+  vim.ui.select(actions, {
+    prompt = message,
+    kind = "codegenie.message_request",
+    format_item = function(action)
+      return (tostring(action.title):gsub("\r?\n", " "))
+    end,
+  }, function(choice)
+    if answered then
+      return
+    end
+    answered = true
+    -- Resume after the yield below, even when vim.ui.select answered at once.
+    vim.schedule(function()
+      coroutine.resume(co, choice or vim.NIL)
+    end)
+  end)
+  return coroutine.yield()
+end
+
+--- Handlers for server-to-client messages the plugin adds to Neovim's own,
+--- for the CodeGenie client only (passed to vim.lsp.start, not global).
 local function handlers()
   return {
     ["codegenie/explanation"] = function(_, params, ctx)
       require("codegenie.explain").on_notification(params, ctx)
+    end,
+    ["window/showMessageRequest"] = function(err, params, ctx)
+      return M.show_message_request(err, params, ctx)
     end,
   }
 end
