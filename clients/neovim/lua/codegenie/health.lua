@@ -21,10 +21,12 @@ end
 
 local function check_neovim()
   local text = "Neovim " .. tostring(vim.version())
-  if vim.fn.has("nvim-0.10") == 1 then
+  if vim.fn.has("nvim-0.11") == 1 then
     health.ok(text)
+  elseif vim.fn.has("nvim-0.10") == 1 then
+    health.warn(text .. ": CodeGenie is tested on Neovim 0.11 and newer; 0.10 is best effort")
   else
-    health.error(text .. ": CodeGenie needs Neovim 0.10 or newer")
+    health.error(text .. ": CodeGenie needs Neovim 0.10 or newer (0.11 or newer is tested)")
   end
 end
 
