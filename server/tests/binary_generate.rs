@@ -76,3 +76,57 @@ async fn generate_and_explain_over_stdio() {
     assert!(!stderr.contains(TOKEN), "the token leaked to the log");
     assert!(!stderr.contains("correct horse"), "the password leaked to the log");
 }
+
+#[tokio::test]
+async fn a_refused_edit_is_inserted_again_over_stdio() {
+    let models = ModelServer::start().await.unwrap();
+    models.set_options(|o| o.token_delay_ms = 50);
+    let home = tempfile::tempdir().unwrap();
+    let (home_s, url) = (home.path().to_str().unwrap(), models.url());
+    let client = LspClient::spawn_binary(&[
+        ("HOME", home_s),
+        ("XDG_CONFIG_HOME", home_s),
+        ("XDG_DATA_HOME", home_s),
+        ("CODEGENIE_HF_URL", &url),
+        ("HF_TOKEN", TOKEN),
+    ]);
+    // An editor at version 6 after the change below: it refuses edits for
+    // any other version, and the user picks "Insert again".
+    client.set_handler(std::sync::Arc::new(|method, params| match method {
+        "workspace/applyEdit" => {
+            json!({"applied": params["edit"]["documentChanges"][0]["textDocument"]["version"] == 6})
+        }
+        "window/showMessageRequest" => params["actions"][0].clone(),
+        _ => Value::Null,
+    }));
+    let settings = json!({"accounts": {"argon2": {"memory_kib": 1024, "iterations": 1, "parallelism": 1}}});
+    client.initialize(json!({"codegenie": settings}), &["utf-8"]).await;
+    let user = json!({"email": "ada@example.com", "username": "ada", "password": "correct horse battery"});
+    exec(&client, "codegenie.signup", user).await;
+
+    client.open("file:///w/a.py", "python", 5, "def main():\n    # reverse a string\n    pass\n").await;
+    let range = json!({"start": {"line": 1, "character": 6}, "end": {"line": 1, "character": 6}});
+    let id = exec(&client, "codegenie.generate", json!({"uri": "file:///w/a.py", "range": range, "version": 5})).await;
+    let start = json!({"start": {"line": 0, "character": 0}, "end": {"line": 0, "character": 0}});
+    let change = json!({"textDocument": {"uri": "file:///w/a.py", "version": 6},
+                        "contentChanges": [{"range": start, "text": "import os\n\n"}]});
+    client.notify("textDocument/didChange", change).await;
+    let token = format!("codegenie/{}", id["id"].as_str().unwrap());
+    assert_eq!(
+        wait_end(&client, &token).await,
+        json!({"kind": "end", "message": "not inserted: the document changed"})
+    );
+    let (offer_index, offer) = client.wait_for("window/showMessageRequest", 0).await;
+    assert_eq!(offer["params"]["actions"], json!([{"title": "Insert again"}]));
+    let (_, again) = client.wait_for("workspace/applyEdit", offer_index).await;
+    let code =
+        "    def reverse_a_string():\n        \"\"\"reverse a string\"\"\"\n        return \"reverse_a_string\"\n";
+    assert_eq!(
+        again["params"]["edit"],
+        json!({"documentChanges": [{
+            "textDocument": {"uri": "file:///w/a.py", "version": 6},
+            "edits": [{"range": {"start": {"line": 4, "character": 0}, "end": {"line": 4, "character": 0}}, "newText": code}]
+        }]})
+    );
+    assert_eq!(client.shutdown().await, Some(0));
+}

@@ -3,11 +3,12 @@
 //! delivery, history, and the editor staying responsive.
 
 use codegenie::config::Layers;
-use codegenie_e2e::LspClient;
+use codegenie_e2e::{Handler, LspClient, capabilities};
 use codegenie_model_server::{Failure, ModelServer};
 use pretty_assertions::assert_eq;
 use serde_json::{Value, json};
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 struct Session {
     client: LspClient,
@@ -25,6 +26,11 @@ impl std::ops::Deref for Session {
 /// A server pointed at a fresh model server; `client` is the
 /// `initializationOptions.client` object; signs up when `signed_up`.
 async fn session(client_options: Value, signed_up: bool) -> Session {
+    session_with(client_options, signed_up, capabilities(&["utf-16"])).await
+}
+
+/// [`session`] for a client with these capabilities.
+async fn session_with(client_options: Value, signed_up: bool, capabilities: Value) -> Session {
     let models = ModelServer::start().await.unwrap();
     let data = tempfile::tempdir().unwrap();
     let (client_io, server_io) = tokio::io::duplex(1 << 20);
@@ -37,7 +43,7 @@ async fn session(client_options: Value, signed_up: bool) -> Session {
         "hf": {"url": models.url(), "token": "hf_dummyTOKEN0123456789"},
         "accounts": {"argon2": {"memory_kib": 1024, "iterations": 1, "parallelism": 1}},
     });
-    client.initialize(json!({"codegenie": settings, "client": client_options}), &["utf-16"]).await;
+    client.initialize_with(json!({"codegenie": settings, "client": client_options}), capabilities).await;
     let s = Session { client, models, data };
     if signed_up {
         let user = json!({"email": "ada@example.com", "username": "ada", "password": "correct horse battery"});
@@ -239,32 +245,205 @@ async fn cancel_mid_stream_by_command_or_progress_token() {
     assert_eq!(exec(&s, "codegenie.cancel", json!({})).await.unwrap(), json!({"cancelled": []}));
 }
 
+/// The editor's side of versioned edits: it knows each open document's
+/// version and applies an edit only for that version, as VS Code and
+/// Neovim do; it answers `window/showMessageRequest` with `choice`.
+#[derive(Clone, Default)]
+struct Editor {
+    versions: Arc<Mutex<HashMap<String, i64>>>,
+}
+
+impl Editor {
+    fn handler(&self, choice: Value) -> Handler {
+        let versions = self.versions.clone();
+        Arc::new(move |method, params| match method {
+            "workspace/applyEdit" => {
+                let doc = &params["edit"]["documentChanges"][0]["textDocument"];
+                let has = versions.lock().unwrap().get(doc["uri"].as_str().unwrap()).copied();
+                if has.is_some() && doc["version"].as_i64() == has {
+                    json!({"applied": true})
+                } else {
+                    json!({"applied": false, "failureReason": "the document changed"})
+                }
+            }
+            "window/showMessageRequest" => choice.clone(),
+            _ => Value::Null,
+        })
+    }
+
+    async fn open(&self, client: &LspClient, uri: &str, language: &str, version: i32, text: &str) {
+        self.versions.lock().unwrap().insert(uri.to_owned(), version.into());
+        client.open(uri, language, version, text).await;
+    }
+
+    async fn change(&self, client: &LspClient, uri: &str, version: i32, changes: Value) {
+        self.versions.lock().unwrap().insert(uri.to_owned(), version.into());
+        let params = json!({"textDocument": {"uri": uri, "version": version}, "contentChanges": changes});
+        client.notify("textDocument/didChange", params).await;
+    }
+
+    async fn close(&self, client: &LspClient, uri: &str) {
+        self.versions.lock().unwrap().remove(uri);
+        client.notify("textDocument/didClose", json!({"textDocument": {"uri": uri}})).await;
+    }
+}
+
+fn count(client: &LspClient, method: &str) -> usize {
+    client.inbox().iter().filter(|m| m["method"] == method).count()
+}
+
+/// Generate from the comment on `line` of `uri` (open at `version`).
+async fn start_generate(client: &LspClient, uri: &str, line: u32, version: i32) -> Value {
+    let arg = json!({"uri": uri, "range": range(line, 2, line, 2), "version": version});
+    exec(client, "codegenie.generate", arg).await.unwrap()["id"].clone()
+}
+
+/// The code the model server writes for "reverse a string", indented.
+fn reversed(indent: &str) -> String {
+    format!(
+        "{indent}def reverse_a_string():\n{indent}    \"\"\"reverse a string\"\"\"\n{indent}    return \"reverse_a_string\"\n"
+    )
+}
+
 #[tokio::test]
-async fn an_edit_refused_after_a_change_is_reported() {
+async fn a_refused_edit_is_inserted_again_where_the_comment_is_now() {
     let s = session(json!({}), true).await;
-    s.client.set_handler(Arc::new(|method, _| match method {
-        "workspace/applyEdit" => json!({"applied": false, "failureReason": "version mismatch"}),
-        _ => Value::Null,
-    }));
+    let editor = Editor::default();
+    s.set_handler(editor.handler(Value::Null));
+    // The user answers the question when the test says so.
+    s.hold("window/showMessageRequest");
     s.models.set_options(|o| o.token_delay_ms = 50);
-    s.open("file:///w/a.py", "python", 3, "# reverse a string\n").await;
-    let reply =
-        exec(&s, "codegenie.generate", json!({"uri": "file:///w/a.py", "range": range(0, 2, 0, 2), "version": 3}));
-    let id = reply.await.unwrap()["id"].clone();
-    let change = json!({"textDocument": {"uri": "file:///w/a.py", "version": 4},
-                        "contentChanges": [{"range": range(1, 0, 1, 0), "text": "x = 1\n"}]});
-    s.notify("textDocument/didChange", change).await;
-    let (_, edit) = s.wait_for("workspace/applyEdit", 0).await;
-    assert_eq!(edit["params"]["edit"]["documentChanges"][0]["textDocument"]["version"], 3);
-    let (_, message) = s.wait_for("window/showMessage", 0).await;
-    assert_eq!(message["params"]["type"], 2);
-    let text = message["params"]["message"].as_str().unwrap();
-    assert!(text.contains("document changed") && text.contains("history"), "{text}");
-    let (_, end) = wait_end(&s, &token(&id)).await;
+    let uri = "file:///w/a.py";
+    editor.open(&s, uri, "python", 3, "import os\n\n# reverse a string\n\nprint('hi')\n").await;
+    let id = start_generate(&s, uri, 2, 3).await;
+    // While the model writes, the user adds an import and puts the comment in a class.
+    let changes = json!([{"range": range(1, 0, 1, 0), "text": "import sys\n"},
+                         {"range": range(3, 0, 3, 0), "text": "class Text:\n    "}]);
+    editor.change(&s, uri, 4, changes).await;
+
+    let (first_index, first) = s.wait_for("workspace/applyEdit", 0).await;
+    assert_eq!(first["params"]["edit"], one_insert(uri, 3, 3, 0, &reversed("")));
+    let (offer_index, offer) = s.wait_for("window/showMessageRequest", 0).await;
+    let (end_index, end) = wait_end(&s, &token(&id)).await;
     assert_eq!(end["message"], "not inserted: the document changed");
+    assert!(first_index < end_index && end_index < offer_index, "the job ends before the question is asked");
+    assert_eq!(offer["params"]["type"], 2);
+    assert_eq!(offer["params"]["actions"], json!([{"title": "Insert again"}]));
+    let text = offer["params"]["message"].as_str().unwrap();
+    for part in ["a.py changed", "\"reverse a string\"", "did not insert", "Insert again", id.as_str().unwrap()] {
+        assert!(text.contains(part), "{part:?} in {text}");
+    }
+
+    // While the question is open: nothing is left running, the editor is
+    // served, and the user goes on typing.
+    assert_eq!(exec(&s, "codegenie.cancel", json!({})).await.unwrap(), json!({"cancelled": []}));
+    editor.change(&s, uri, 5, json!([{"range": range(0, 0, 0, 0), "text": "import re\n"}])).await;
+    let params = json!({"textDocument": {"uri": uri}, "range": range(5, 8, 5, 8), "context": {"diagnostics": []}});
+    let actions = s.request("textDocument/codeAction", params).await.unwrap();
+    assert_eq!(actions[0]["command"]["arguments"][0]["version"], 5, "the server has the new text: {actions:#}");
+
+    s.answer(&offer, json!({"title": "Insert again"})).await;
+    let (_, second) = s.wait_for("workspace/applyEdit", first_index + 1).await;
+    // Three lines further down, indented like the comment now is.
+    assert_eq!(second["params"]["edit"], one_insert(uri, 5, 6, 0, &reversed("    ")));
     let entries = history(&s).await;
-    assert_eq!(entries[0]["status"], "ok");
-    assert!(entries[0]["output"].as_str().unwrap().contains("def reverse_a_string"));
+    assert_eq!(entries.len(), 1);
+    assert_eq!((&entries[0]["id"], entries[0]["status"].as_str()), (&id, Some("ok")));
+    assert_eq!(entries[0]["output"], reversed("").trim_end());
+    assert_eq!(count(&s, "window/showMessageRequest"), 1);
+    assert_eq!(count(&s, "window/showMessage"), 0);
+}
+
+#[tokio::test]
+async fn insert_again_without_the_comment_or_the_document_points_to_the_history() {
+    for closed in [false, true] {
+        let s = session(json!({}), true).await;
+        let editor = Editor::default();
+        s.set_handler(editor.handler(json!({"title": "Insert again"})));
+        s.models.set_options(|o| o.token_delay_ms = 50);
+        let uri = "file:///w/a.py";
+        editor.open(&s, uri, "python", 3, "x = 1\n# reverse a string\ny = 2\n").await;
+        let id = start_generate(&s, uri, 1, 3).await;
+        if closed {
+            editor.close(&s, uri).await;
+        } else {
+            // The comment deleted, a look-alike left.
+            let changes = json!([{"range": range(1, 0, 2, 0), "text": "# reverse a string later\n"}]);
+            editor.change(&s, uri, 4, changes).await;
+        }
+        let (_, warning) = s.wait_for("window/showMessage", 0).await;
+        assert_eq!(warning["params"]["type"], 2);
+        let text = warning["params"]["message"].as_str().unwrap();
+        let why =
+            if closed { "a.py is no longer open" } else { "the comment \"reverse a string\" is no longer in a.py" };
+        let id = id.as_str().unwrap();
+        assert!(text.starts_with(&format!("CodeGenie: {why}, so the generated code was not inserted.")), "{text}");
+        for part in [
+            &format!("kept in your history as entry {id}"),
+            "\"CodeGenie: Show History\" in VS Code",
+            "\":CodeGenie history\" in Neovim",
+            &format!("\"codegenie history show {id}\""),
+        ] {
+            assert!(text.contains(part), "{part:?} in {text}");
+        }
+        assert_eq!(count(&s, "workspace/applyEdit"), 1, "no second edit");
+        assert_eq!(count(&s, "window/showMessageRequest"), 1);
+        let entries = history(&s).await;
+        assert_eq!(
+            (entries[0]["status"].as_str(), entries[0]["output"].clone()),
+            (Some("ok"), json!(reversed("").trim_end()))
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_dismissed_offer_changes_nothing() {
+    let s = session(json!({}), true).await;
+    let editor = Editor::default();
+    s.set_handler(editor.handler(Value::Null));
+    s.models.set_options(|o| o.token_delay_ms = 50);
+    editor.open(&s, "file:///w/a.py", "python", 3, "# reverse a string\n").await;
+    let first = start_generate(&s, "file:///w/a.py", 0, 3).await;
+    editor.change(&s, "file:///w/a.py", 4, json!([{"range": range(1, 0, 1, 0), "text": "x = 1\n"}])).await;
+    s.wait_for("window/showMessageRequest", 0).await;
+    let (_, end) = wait_end(&s, &token(&first)).await;
+    assert_eq!(end["message"], "not inserted: the document changed");
+    // Another generation goes through the same server after the answer.
+    editor.open(&s, "file:///w/b.py", "python", 1, "# reverse a string\n").await;
+    let second = start_generate(&s, "file:///w/b.py", 0, 1).await;
+    let (_, end) = wait_end(&s, &token(&second)).await;
+    assert_eq!(end["message"], "inserted 3 lines");
+    let edits: Vec<Value> = s.inbox().into_iter().filter(|m| m["method"] == "workspace/applyEdit").collect();
+    let targets: Vec<Value> =
+        edits.iter().map(|e| e["params"]["edit"]["documentChanges"][0]["textDocument"].clone()).collect();
+    assert_eq!(
+        targets,
+        [json!({"uri": "file:///w/a.py", "version": 3}), json!({"uri": "file:///w/b.py", "version": 1})]
+    );
+    assert_eq!(count(&s, "window/showMessageRequest"), 1);
+    assert_eq!(count(&s, "window/showMessage"), 0);
+    let entries = history(&s).await;
+    assert_eq!(entries.len(), 2);
+    assert!(entries.iter().all(|e| e["status"] == "ok"), "{entries:#?}");
+}
+
+#[tokio::test]
+async fn without_work_done_progress_the_edit_still_arrives() {
+    let mut caps = capabilities(&["utf-16"]);
+    caps["window"] = json!({"showDocument": {"support": true}});
+    let s = session_with(json!({}), true, caps).await;
+    let mut from = 0;
+    for uri in ["file:///w/a.py", "file:///w/b.py"] {
+        s.open(uri, "python", 2, "import os\n# reverse a string\n").await;
+        start_generate(&s, uri, 1, 2).await;
+        let (index, edit) = s.wait_for("workspace/applyEdit", from).await;
+        assert_eq!(edit["params"]["edit"], one_insert(uri, 2, 2, 0, &reversed("")));
+        from = index + 1;
+    }
+    // The first job is long over once the second edit arrived.
+    assert_eq!(count(&s, "window/workDoneProgress/create"), 0);
+    assert_eq!(count(&s, "$/progress"), 0);
+    assert_eq!(history(&s).await.len(), 2);
 }
 
 const EXPLAINED: &str = "def double(x):\n    return x * 2\n";
@@ -314,6 +493,46 @@ async fn explain_falls_back_to_a_markdown_document() {
     let file = std::fs::read_to_string(&path).unwrap();
     assert!(file.starts_with("# CodeGenie: deepseek-coder explains d.py:1-2\n\nThis python code"), "{file}");
     assert!(!s.inbox().iter().any(|m| m["method"] == "codegenie/explanation"));
+}
+
+/// The explanation of `EXPLAINED` lines 1-2, as the model server writes it.
+const EXPLANATION: &str = "This python code has 2 non-empty lines.\n\n- It starts with `def double(x):`.\n\
+                           - Each step runs in order, top to bottom.\n\n**Summary:** a short python snippet.";
+
+#[tokio::test]
+async fn explain_falls_back_to_a_message_without_documents_or_notifications() {
+    let mut caps = capabilities(&["utf-16"]);
+    caps["window"] = json!({"workDoneProgress": true});
+    let s = session_with(json!({}), true, caps).await;
+    s.open("file:///w/d.py", "python", 1, EXPLAINED).await;
+    let reply = exec(&s, "codegenie.explain", json!({"uri": "file:///w/d.py", "range": range(0, 0, 1, 20)}));
+    let id = reply.await.unwrap()["id"].clone();
+    let (end_index, end) = wait_end(&s, &token(&id)).await;
+    assert_eq!(end["message"], "done");
+    let (message_index, message) = s.wait_for("window/showMessage", 0).await;
+    assert!(end_index < message_index);
+    let title = "CodeGenie: deepseek-coder explains d.py:1-2";
+    assert_eq!(message["params"], json!({"type": 3, "message": format!("{title}\n\n{EXPLANATION}")}));
+    assert_eq!(count(&s, "window/showDocument"), 0);
+    assert_eq!(count(&s, "codegenie/explanation"), 0);
+    assert!(!s.data.path().join("explanations").exists(), "no file is written for a client that cannot show it");
+}
+
+#[tokio::test]
+async fn explain_falls_back_to_a_message_when_the_document_is_not_shown() {
+    let s = session(json!({}), true).await;
+    s.set_handler(Arc::new(|method, _| match method {
+        "window/showDocument" => json!({"success": false}),
+        _ => Value::Null,
+    }));
+    s.open("file:///w/d.py", "python", 1, EXPLAINED).await;
+    let reply = exec(&s, "codegenie.explain", json!({"uri": "file:///w/d.py", "range": range(0, 0, 1, 20)}));
+    reply.await.unwrap();
+    let (shown_index, _) = s.wait_for("window/showDocument", 0).await;
+    let (message_index, message) = s.wait_for("window/showMessage", 0).await;
+    assert!(shown_index < message_index);
+    let title = "CodeGenie: deepseek-coder explains d.py:1-2";
+    assert_eq!(message["params"], json!({"type": 3, "message": format!("{title}\n\n{EXPLANATION}")}));
 }
 
 #[tokio::test]

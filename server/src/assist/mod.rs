@@ -8,6 +8,7 @@
 
 pub mod cli;
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -65,7 +66,7 @@ fn millis<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
 #[derive(Clone, Debug)]
 pub struct Assistant {
     settings: Settings,
-    registry: Registry,
+    registry: Arc<Registry>,
     client: ModelClient,
 }
 
@@ -80,7 +81,13 @@ impl Assistant {
     /// An assistant for these settings sharing an existing HTTP client.
     pub fn with_client(settings: &Settings, client: ModelClient) -> (Self, Vec<Problem>) {
         let (registry, problems) = Registry::from_settings(settings);
-        (Self { settings: settings.clone(), registry, client }, problems)
+        (Self::from_parts(settings, Arc::new(registry), client), problems)
+    }
+
+    /// An assistant sharing a registry already built from these settings
+    /// and an existing HTTP client.
+    pub fn from_parts(settings: &Settings, registry: Arc<Registry>, client: ModelClient) -> Self {
+        Self { settings: settings.clone(), registry, client }
     }
 
     pub fn registry(&self) -> &Registry {

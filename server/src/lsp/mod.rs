@@ -30,13 +30,14 @@ use crate::accounts::Accounts;
 use crate::assist::Assistant;
 use crate::config::{Layers, Settings};
 use crate::documents::{Documents, Encoding};
-use crate::models::Registry;
+use crate::models::{ModelClient, Registry};
 
 /// The configuration in force: settings and the registry built from them.
 #[derive(Debug)]
 pub struct Config {
     pub settings: Settings,
-    pub registry: Registry,
+    /// The models; the assistant shares this one registry.
+    pub registry: Arc<Registry>,
     /// The generate and explain use-cases for these settings; `None` when
     /// the HTTP client could not be built (the reason is a problem).
     pub assistant: Option<Assistant>,
@@ -45,7 +46,9 @@ pub struct Config {
 /// The language server's state.
 pub struct Server {
     client: Client,
-    docs: Documents,
+    /// Shared with the generations, which read the document again when the
+    /// user asks to insert refused code again.
+    docs: Arc<Documents>,
     encoding: OnceLock<Encoding>,
     /// File and environment layers, read once at start.
     base: Layers,
@@ -69,7 +72,7 @@ impl Server {
         let config = Arc::new(build_config(&base, None, &mut Vec::new()));
         Self {
             client,
-            docs: Documents::new(),
+            docs: Arc::new(Documents::new()),
             encoding: OnceLock::new(),
             base,
             config: RwLock::new(config),
@@ -175,18 +178,17 @@ fn build_config(layers: &Layers, previous: Option<&Config>, problems: &mut Vec<S
     problems.extend(loaded.problems.iter().map(|p| p.to_string()));
     let (registry, registry_problems) = Registry::from_settings(&loaded.settings);
     problems.extend(registry_problems.iter().map(|p| p.to_string()));
+    let registry = Arc::new(registry);
     let reusable = previous
         .and_then(|p| p.assistant.as_ref().filter(|_| p.settings.http == loaded.settings.http))
-        .map(|a| a.client().clone());
-    let assistant = match reusable {
-        Some(client) => Some(Assistant::with_client(&loaded.settings, client).0),
-        None => match Assistant::new(&loaded.settings) {
-            Ok((assistant, _)) => Some(assistant),
-            Err(e) => {
-                problems.push(format!("http: {e}"));
-                None
-            }
-        },
+        .map(|a| Ok(a.client().clone()));
+    let client = reusable.unwrap_or_else(|| ModelClient::new(&loaded.settings.http));
+    let assistant = match client {
+        Ok(client) => Some(Assistant::from_parts(&loaded.settings, registry.clone(), client)),
+        Err(e) => {
+            problems.push(format!("http: {e}"));
+            None
+        }
     };
     Config { settings: loaded.settings, registry, assistant }
 }

@@ -6,7 +6,10 @@
 //! `window/workDoneProgress/cancel` and `codegenie.cancel` both reach it).
 //! The task reports the model's progress as `$/progress`, records the
 //! outcome in the user's history, and delivers the result: a versioned
-//! `workspace/applyEdit` for code, and for an explanation the
+//! `workspace/applyEdit` for code (when the client refuses it because the
+//! document changed, the job ends and then, with no lock held, a
+//! `window/showMessageRequest` offers to insert the code again after the
+//! same comment in the document as it is then), and for an explanation the
 //! `codegenie/explanation` notification, a markdown file shown with
 //! `window/showDocument`, or `window/showMessage`, in that order of what the
 //! client supports. No lock is held across an await.
@@ -30,12 +33,20 @@ use super::code_action::prompt_target;
 use super::commands::{TargetArgs, failed, invalid};
 use crate::accounts::Accounts;
 use crate::assist::{Answer, Assistant, Event, ExplainRequest, GenerateRequest, Progress};
-use crate::documents::line_index;
+use crate::documents::{Documents, Encoding, Snapshot, line_index};
 use crate::models::ModelError;
+use crate::models::postprocess;
+use crate::prompt::{CommentPrompt, Target};
 use crate::store::{PromptEntry, PromptKind, PromptStatus, new_id, now_millis};
 
 /// The prefix of every progress token (and task key) of this server.
 pub const TOKEN_PREFIX: &str = "codegenie/";
+
+/// The action offered when the client refuses generated code.
+pub const INSERT_AGAIN: &str = "Insert again";
+
+/// How many times the user is offered to insert the same code again.
+const MAX_OFFERS: usize = 5;
 
 /// Streaming reports and explanation updates are sent at most this often.
 const THROTTLE: Duration = Duration::from_millis(100);
@@ -83,27 +94,21 @@ pub async fn generate(server: &Server, target: TargetArgs) -> Result<Value> {
     // Again: the document may have changed while the session was checked.
     let doc = server.check_target(&target)?;
     let enc = server.encoding();
-    let found =
-        crate::prompt::find(&doc.rope, &doc.language_id, prompt_target(&doc, target.range, enc)).ok_or_else(|| {
-            invalid("there is no comment here: put the cursor on a comment that says what the code should do")
-        })?;
-    let (position, before) = if found.insert_line < line_index::line_count(&doc.rope) {
-        (Position::new(found.insert_line as u32, 0), false)
-    } else {
-        let end = line_index::to_pos(&doc.rope, line_index::line_end_char(&doc.rope, found.last_line), enc);
-        (Position::new(end.line, end.col), true)
-    };
+    let prompt = prompt_target(&doc, target.range, enc);
+    let found = crate::prompt::find(&doc.rope, &doc.language_id, prompt).ok_or_else(|| {
+        invalid("there is no comment here: put the cursor on a comment that says what the code should do")
+    })?;
     let uri: Uri = target.uri.parse().map_err(|_| invalid(format!("`{}` is not a valid URI", target.uri)))?;
+    let place = Place::after(&doc, uri, &found, enc);
     let request = GenerateRequest {
         model: Some(job.model.clone()),
         language: doc.language_id.to_string(),
         prompt: found.text,
         indent: found.indent,
     };
-    let place = Place { uri, version: doc.version, position, newline_before: before };
     let id = job.id.clone();
     let job = job.register();
-    tokio::spawn(job.run_generate(request, place));
+    tokio::spawn(job.run_generate(request, place, prompt));
     Ok(json!({"id": id}))
 }
 
@@ -161,9 +166,25 @@ struct Place {
     /// The comment is on the last line with no line break after it: the
     /// code goes after a new line break rather than before one.
     newline_before: bool,
+    /// The comment's indentation, which the code takes.
+    indent: String,
 }
 
 impl Place {
+    /// The place for code generated from the comment `found` in `doc`: the
+    /// start of the line after the comment block, or the end of the
+    /// block's last line when no line follows it. The same for the first
+    /// insertion and for inserting again.
+    fn after(doc: &Snapshot, uri: Uri, found: &CommentPrompt, enc: Encoding) -> Self {
+        let (position, newline_before) = if found.insert_line < line_index::line_count(&doc.rope) {
+            (Position::new(found.insert_line as u32, 0), false)
+        } else {
+            let end = line_index::to_pos(&doc.rope, line_index::line_end_char(&doc.rope, found.last_line), enc);
+            (Position::new(end.line, end.col), true)
+        };
+        Self { uri, version: doc.version, position, newline_before, indent: found.indent.clone() }
+    }
+
     fn edit(&self, code: &str) -> WorkspaceEdit {
         let new_text = if self.newline_before { format!("\n{code}") } else { format!("{code}\n") };
         WorkspaceEdit {
@@ -176,6 +197,12 @@ impl Place {
             }])),
             ..Default::default()
         }
+    }
+
+    /// The file name, for messages.
+    fn name(&self) -> &str {
+        let uri = self.uri.as_str();
+        uri.rsplit('/').next().filter(|n| !n.is_empty()).unwrap_or(uri)
     }
 }
 
@@ -190,10 +217,22 @@ struct Job {
     assistant: Assistant,
     client: Client,
     features: ClientFeatures,
+    /// The open documents, read again to insert refused code again.
+    docs: Arc<Documents>,
+    encoding: Encoding,
     data_dir: PathBuf,
     tasks: Arc<DashMap<String, CancellationToken>>,
     cancel: CancellationToken,
     started: Instant,
+}
+
+/// What became of an edit sent to the client.
+enum Applied {
+    Yes,
+    /// The client said no: the document changed.
+    Refused,
+    /// The request failed (the client cannot apply edits, or broke off).
+    Failed(String),
 }
 
 /// How a job ended.
@@ -223,6 +262,8 @@ impl Job {
             assistant,
             client: server.client.clone(),
             features: server.features(),
+            docs: server.docs.clone(),
+            encoding: server.encoding(),
             data_dir: config.settings.data_dir(),
             tasks: server.tasks.clone(),
             cancel: CancellationToken::new(),
@@ -240,41 +281,120 @@ impl Job {
         self
     }
 
-    async fn run_generate(self, request: GenerateRequest, place: Place) {
+    async fn run_generate(self, request: GenerateRequest, place: Place, prompt: Target) {
         let mut progress = Reporter::begin(&self).await;
         let (sink, mut events) = Progress::channel();
         let call = self.assistant.generate(&request, &sink, &self.cancel);
         let outcome = drive(call, &mut events, &self.cancel, &mut progress, None).await;
         self.record(&request.language, &request.prompt, &outcome).await;
+        let mut refused = None;
         match outcome {
-            Outcome::Done(answer) => {
-                let lines = answer.text.lines().count();
-                let applied = match self.client.apply_edit(place.edit(&answer.text)).await {
-                    Ok(r) => r.applied,
-                    Err(e) => {
-                        tracing::warn!(id = %self.id, "workspace/applyEdit failed: {e}");
-                        false
-                    }
-                };
-                if applied {
-                    progress.end(format!("inserted {lines} line{}", if lines == 1 { "" } else { "s" })).await;
-                } else {
+            Outcome::Done(answer) => match self.apply(&place, &answer.text).await {
+                Applied::Yes => progress.end(inserted(&answer.text)).await,
+                Applied::Refused => {
                     progress.end("not inserted: the document changed".to_owned()).await;
-                    let text = format!(
-                        "CodeGenie: the document changed while the code was being generated, so it was not inserted. \
-                         The code is kept in your history (CodeGenie: History) to insert again (entry {}).",
-                        self.id
-                    );
-                    self.client.show_message(MessageType::WARNING, text).await;
+                    refused = Some(answer.text);
                 }
-            }
+                Applied::Failed(e) => {
+                    progress.end(format!("failed: {e}")).await;
+                    self.kept_in_history(&e).await;
+                }
+            },
             Outcome::Failed(e) => {
                 progress.end(format!("failed: {e}")).await;
                 self.client.show_message(MessageType::ERROR, format!("CodeGenie: {e}")).await;
             }
             Outcome::Cancelled => progress.end("cancelled".to_owned()).await,
         }
+        // The job is over: the user's answer is awaited outside the registry.
         self.finish();
+        if let Some(code) = refused {
+            self.offer_again(code, place, prompt, &request.prompt).await;
+        }
+    }
+
+    /// Send the versioned edit.
+    async fn apply(&self, place: &Place, code: &str) -> Applied {
+        match self.client.apply_edit(place.edit(code)).await {
+            Ok(r) if r.applied => Applied::Yes,
+            Ok(r) => {
+                let reason = r.failure_reason.as_deref().unwrap_or("none given");
+                tracing::info!(id = %self.id, version = place.version, "the client refused the edit: {reason}");
+                Applied::Refused
+            }
+            Err(e) => {
+                tracing::warn!(id = %self.id, "workspace/applyEdit failed: {e}");
+                Applied::Failed(format!("the editor could not apply the edit ({})", e.message))
+            }
+        }
+    }
+
+    /// The client refused the code (the document changed while the model
+    /// was writing): offer to insert it again, after the same comment in
+    /// the document as it is now, while the user asks and at most
+    /// [`MAX_OFFERS`] times. No lock is held while the user decides.
+    async fn offer_again(&self, mut code: String, mut place: Place, prompt: Target, text: &str) {
+        let about = quote(text);
+        let mut message = format!(
+            "CodeGenie: {} changed while the code for {about} was being generated, so the editor did not insert it. \
+             Choose \"{INSERT_AGAIN}\" to insert it after that comment as the document is now. \
+             The code is also kept in your history (entry {}).",
+            place.name(),
+            self.id
+        );
+        for _ in 0..MAX_OFFERS {
+            let actions = vec![MessageActionItem { title: INSERT_AGAIN.to_owned(), properties: Default::default() }];
+            match self.client.show_message_request(MessageType::WARNING, &message, Some(actions)).await {
+                Ok(Some(item)) if item.title == INSERT_AGAIN => {}
+                Ok(_) => return,
+                Err(e) => {
+                    tracing::warn!(id = %self.id, "window/showMessageRequest failed: {e}");
+                    return;
+                }
+            }
+            let Some(doc) = self.docs.snapshot(place.uri.as_str()) else {
+                self.kept_in_history(&format!("{} is no longer open", place.name())).await;
+                return;
+            };
+            let Some(found) = crate::prompt::find_again(&doc.rope, &doc.language_id, prompt, text) else {
+                self.kept_in_history(&format!("the comment {about} is no longer in {}", place.name())).await;
+                return;
+            };
+            let again = Place::after(&doc, place.uri.clone(), &found, self.encoding);
+            if again.indent != place.indent {
+                code = postprocess::reindent(&code, &again.indent);
+            }
+            place = again;
+            match self.apply(&place, &code).await {
+                Applied::Yes => {
+                    tracing::info!(id = %self.id, version = place.version, "inserted again: {}", inserted(&code));
+                    return;
+                }
+                Applied::Refused => {}
+                Applied::Failed(e) => {
+                    self.kept_in_history(&e).await;
+                    return;
+                }
+            }
+            message = format!(
+                "CodeGenie: {} changed again before the code for {about} could be inserted. \
+                 Choose \"{INSERT_AGAIN}\" to try once more. The code is also kept in your history (entry {}).",
+                place.name(),
+                self.id
+            );
+        }
+        self.kept_in_history(&format!("the editor refused the code {MAX_OFFERS} times")).await;
+    }
+
+    /// Say that the code could not be inserted and where to find it.
+    async fn kept_in_history(&self, why: &str) {
+        let id = &self.id;
+        let text = format!(
+            "CodeGenie: {why}, so the generated code was not inserted. It is kept in your history as entry {id}: \
+             find it with \"CodeGenie: Show History\" in VS Code, \":CodeGenie history\" in Neovim, \
+             or \"codegenie history show {id}\" in a terminal."
+        );
+        self.client.show_message(MessageType::WARNING, text).await;
     }
 
     async fn run_explain(self, request: ExplainRequest, title: String) {
@@ -376,6 +496,20 @@ impl Job {
     fn finish(&self) {
         self.tasks.remove(&self.key());
     }
+}
+
+/// The progress end message of inserted code.
+fn inserted(code: &str) -> String {
+    let lines = code.lines().count();
+    format!("inserted {lines} line{}", if lines == 1 { "" } else { "s" })
+}
+
+/// The first line of a prompt in quotes, shortened, for messages.
+fn quote(prompt: &str) -> String {
+    let line = prompt.lines().next().unwrap_or_default();
+    let short: String = line.chars().take(60).collect();
+    let more = short.len() < line.len() || prompt.lines().nth(1).is_some();
+    if more { format!("\"{short}…\"") } else { format!("\"{short}\"") }
 }
 
 /// Run the model call, turning its events into progress reports (and

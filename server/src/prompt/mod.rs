@@ -70,25 +70,80 @@ impl Target {
         let end_line = if end.1 == 0 && end.0 > start.0 { end.0 - 1 } else { end.0 };
         if end_line == start.0 { Target::Cursor(start.0) } else { Target::Lines(start.0, end_line) }
     }
+
+    /// The first and last line (inclusive) of the target.
+    fn lines(self) -> (usize, usize) {
+        match self {
+            Target::Cursor(l) => (l, l),
+            Target::Lines(a, b) => (a.min(b), a.max(b)),
+        }
+    }
 }
 
 /// Find the comment prompt at `target`. `None` when it is not inside one
 /// comment block, or the comment says nothing (no letter or digit).
 pub fn find(rope: &Rope, language_id: &str, target: Target) -> Option<CommentPrompt> {
-    let (start, end) = match target {
-        Target::Cursor(l) => (l, l),
-        Target::Lines(a, b) => (a.min(b), a.max(b)),
-    };
-    let total = rope.len_lines();
-    if start >= total {
+    let (start, end) = target.lines();
+    if start >= rope.len_lines() {
         return None;
     }
+    let lexed = lex(rope, language_id, Some(end));
+    lexed.prompt_at(rope, target)
+}
+
+/// Find a prompt again in a document that changed since it was found:
+/// at `target` when the comment there still says exactly `text`, else the
+/// comment (or, for a selection, the same number of lines of a comment)
+/// saying exactly `text` nearest to `target`, the earlier one on a tie.
+/// `None` when no comment says `text` any more.
+pub fn find_again(rope: &Rope, language_id: &str, target: Target, text: &str) -> Option<CommentPrompt> {
+    if let Some(found) = find(rope, language_id, target).filter(|p| p.text == text) {
+        return Some(found);
+    }
+    let (start, end) = target.lines();
+    let span = end - start;
+    let lexed = lex(rope, language_id, None);
+    let mut best: Option<(usize, CommentPrompt)> = None;
+    let mut n = 0;
+    while n < lexed.lines.len() {
+        let candidate = match target {
+            Target::Cursor(_) => Target::Cursor(n),
+            Target::Lines(..) => Target::Lines(n, n + span),
+        };
+        let found = lexed.prompt_at(rope, candidate);
+        let mut next = n + 1;
+        if let Some(p) = found {
+            if matches!(target, Target::Cursor(_)) {
+                // Every line of the block gives the same prompt: go on from
+                // its last line, which may also hold another comment.
+                next = next.max(p.last_line);
+            }
+            let distance = n.abs_diff(start);
+            if p.text == text && best.as_ref().is_none_or(|(d, _)| distance < *d) {
+                best = Some((distance, p));
+            }
+        }
+        n = next;
+    }
+    best.map(|(_, p)| p)
+}
+
+/// The lines the lexer saw and the kind of every comment it met.
+struct Lexed {
+    lines: Vec<LineInfo>,
+    kinds: Vec<Kind>,
+}
+
+/// Lex `rope` from its start up to line `end` and on while the comment
+/// run there may continue; the whole document when `end` is `None`.
+fn lex(rope: &Rope, language_id: &str, end: Option<usize>) -> Lexed {
     let syntax = syntax::for_language(language_id);
     let mut lexer = Lexer::new(syntax);
-    let mut lines: Vec<LineInfo> = Vec::with_capacity(end + 2);
-    // Lex up to the range, then on while the comment run may continue.
+    let mut lines: Vec<LineInfo> = Vec::with_capacity(end.map_or(rope.len_lines(), |e| e + 2));
     for (n, slice) in rope.lines().enumerate() {
-        if n > end {
+        if let Some(end) = end
+            && n > end
+        {
             let prev = &lines[n - 1];
             let continuing = matches!(lexer.state, State::InBlock { .. })
                 || (!prev.has_code && prev.pieces.iter().any(|(id, _)| lexer.kinds[*id] == Kind::Line));
@@ -105,48 +160,60 @@ pub fn find(rope: &Rope, language_id: &str, target: Target) -> Option<CommentPro
         }
         lines.push(info);
     }
+    Lexed { lines, kinds: lexer.kinds }
+}
 
-    // The comment under the start of the range.
-    let id = lines[start].pieces.last().map(|(id, _)| *id)?;
-    let (first, last) = match lexer.kinds[id] {
-        Kind::Block => {
-            let first = (0..=start).rev().take_while(|&n| lines[n].pieces.iter().any(|(i, _)| *i == id)).last()?;
-            let last = (start..lines.len()).take_while(|&n| lines[n].pieces.iter().any(|(i, _)| *i == id)).last()?;
-            (first, last)
+impl Lexed {
+    /// The prompt at `target`, from lexed lines that reach past it.
+    fn prompt_at(&self, rope: &Rope, target: Target) -> Option<CommentPrompt> {
+        let (lines, kinds) = (&self.lines, &self.kinds);
+        let (start, end) = target.lines();
+        if end >= lines.len() {
+            return None;
         }
-        Kind::Line => {
-            let own_line = |n: usize| {
-                !lines[n].has_code && lines[n].pieces.len() == 1 && lexer.kinds[lines[n].pieces[0].0] == Kind::Line
-            };
-            if own_line(start) {
-                let first = (0..=start).rev().take_while(|&n| own_line(n)).last()?;
-                let last = (start..lines.len()).take_while(|&n| own_line(n)).last()?;
+        // The comment under the start of the range.
+        let id = lines[start].pieces.last().map(|(id, _)| *id)?;
+        let (first, last) = match kinds[id] {
+            Kind::Block => {
+                let first = (0..=start).rev().take_while(|&n| lines[n].pieces.iter().any(|(i, _)| *i == id)).last()?;
+                let last =
+                    (start..lines.len()).take_while(|&n| lines[n].pieces.iter().any(|(i, _)| *i == id)).last()?;
                 (first, last)
-            } else {
-                (start, start) // a trailing comment after code
             }
+            Kind::Line => {
+                let own_line = |n: usize| {
+                    !lines[n].has_code && lines[n].pieces.len() == 1 && kinds[lines[n].pieces[0].0] == Kind::Line
+                };
+                if own_line(start) {
+                    let first = (0..=start).rev().take_while(|&n| own_line(n)).last()?;
+                    let last = (start..lines.len()).take_while(|&n| own_line(n)).last()?;
+                    (first, last)
+                } else {
+                    (start, start) // a trailing comment after code
+                }
+            }
+        };
+        // A selection must stay inside the block.
+        if end > last {
+            return None;
         }
-    };
-    // A selection must stay inside the block.
-    if end > last {
-        return None;
+        let (from, to) = match target {
+            Target::Cursor(_) => (first, last),
+            Target::Lines(..) => (start, end),
+        };
+        let raw: Vec<&str> = (from..=to)
+            .flat_map(|n| {
+                lines[n].pieces.iter().filter(|(i, _)| *i == id || kinds[id] == Kind::Line).map(|(_, t)| t.as_str())
+            })
+            .collect();
+        let text = clean(&raw, kinds[id]);
+        if !text.chars().any(char::is_alphanumeric) {
+            return None;
+        }
+        // The prompt covers the selected part; the code goes after the whole block.
+        let indent: String = line_text(rope, first).chars().take_while(|c| *c == ' ' || *c == '\t').collect();
+        Some(CommentPrompt { text, first_line: first, last_line: last, insert_line: last + 1, indent })
     }
-    let (from, to) = match target {
-        Target::Cursor(_) => (first, last),
-        Target::Lines(..) => (start, end),
-    };
-    let raw: Vec<&str> = (from..=to)
-        .flat_map(|n| {
-            lines[n].pieces.iter().filter(|(i, _)| *i == id || lexer.kinds[id] == Kind::Line).map(|(_, t)| t.as_str())
-        })
-        .collect();
-    let text = clean(&raw, lexer.kinds[id]);
-    if !text.chars().any(char::is_alphanumeric) {
-        return None;
-    }
-    // The prompt covers the selected part; the code goes after the whole block.
-    let indent: String = line_text(rope, first).chars().take_while(|c| *c == ' ' || *c == '\t').collect();
-    Some(CommentPrompt { text, first_line: first, last_line: last, insert_line: last + 1, indent })
 }
 
 /// Strip decorations: doc-comment markers (`///`, `//!`, `/**`, ` * `,

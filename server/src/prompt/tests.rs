@@ -247,3 +247,63 @@ fn twenty_languages_are_known() {
         assert!(syntax::is_known(l), "{l}");
     }
 }
+
+/// `find_again` for the prompt found at the marker of `before`, in `after`:
+/// the first line, insert line and indent of what it finds.
+#[track_caller]
+fn again(lang: &str, before: &str, after: &str) -> Option<(usize, usize, String)> {
+    let (rope, target) = fixture(before);
+    let text = find(&rope, lang, target).unwrap_or_else(|| panic!("no prompt in:\n{before}")).text;
+    find_again(&Rope::from_str(after), lang, target, &text).map(|p| (p.first_line, p.insert_line, p.indent))
+}
+
+#[test]
+fn find_again_keeps_the_prompt_where_it_still_is() {
+    let before = "x = 1\n# sort $0the list\ny = 2\n";
+    assert_eq!(again("python", before, "x = 1\n# sort the list\ny = 3\nz = 4\n"), Some((1, 2, "".into())));
+}
+
+#[test]
+fn find_again_follows_a_moved_comment() {
+    let before = "x = 1\n# sort $0the list\n# in place\ny = 2\n";
+    // Two lines inserted above, and the comment indented.
+    let after = "x = 1\na = 1\nb = 2\ndef f():\n    # sort the list\n    # in place\ny = 2\n";
+    assert_eq!(again("python", before, after), Some((4, 6, "    ".into())));
+    // Lines removed above.
+    assert_eq!(again("rust", "fn a() {}\n\n\n// add $0one\n", "// add one\nfn a() {}\n"), Some((0, 1, "".into())));
+}
+
+#[test]
+fn find_again_wants_exactly_the_same_text() {
+    let before = "# sort $0the list\n";
+    // Edited, extended by a line, merged into a bigger block, or gone.
+    assert_eq!(again("python", before, "# sort the lists\n"), None);
+    assert_eq!(again("python", before, "# sort the list\n# and print it\n"), None);
+    assert_eq!(again("python", before, "x = 1\n"), None);
+    // Still there, but no longer a comment.
+    assert_eq!(again("python", before, "s = \"\"\"\n# sort the list\n\"\"\"\n"), None);
+}
+
+#[test]
+fn find_again_takes_the_nearest_of_equal_comments() {
+    let before = "a\nb\nc\nd\n# sort $0the list\n";
+    let after = "# sort the list\na\nb\nc\nd\ne\n# sort the list\nf\n# sort the list\n";
+    assert_eq!(again("python", before, after), Some((6, 7, "".into())));
+    // A tie goes to the earlier one.
+    let after = "a\nb\n# sort the list\nx\nd\ny\n# sort the list\n";
+    assert_eq!(again("python", before, after), Some((2, 3, "".into())));
+}
+
+#[test]
+fn find_again_finds_block_comments_and_selections() {
+    let before = "int x;\n/* compute\n * the $0sum\n */\n";
+    let after = "int x;\nint y;\n\n/* compute\n * the sum\n */\n";
+    assert_eq!(again("c", before, after), Some((3, 6, "".into())));
+    // A selection of two lines of a longer block: the same two lines elsewhere.
+    let before = "# one\n# $0two\n# three$0\n# four\nx\n";
+    let after = "x\n\n# zero\n# one\n# two\n# three\n# four\n";
+    assert_eq!(again("python", before, after), Some((2, 7, "".into())));
+    // A trailing comment after code.
+    let before = "int x; // add $0one\n";
+    assert_eq!(again("c", before, "/* add\n one */\nint y;\nint x; // add one\n"), Some((3, 4, "".into())));
+}

@@ -1,12 +1,14 @@
 //! A scripted LSP client: frames JSON-RPC messages, matches responses to
 //! requests, records everything the server sends, and answers the server's
 //! own requests (`workspace/applyEdit`, `window/workDoneProgress/create`,
-//! `workspace/configuration`) through a replaceable handler.
+//! `workspace/configuration`, `window/showMessageRequest`) through a
+//! replaceable handler, or holds them to be answered later by the test
+//! (a user who takes their time).
 //!
 //! It drives the server in-process over an in-memory pipe or the real
 //! `codegenie` binary over its stdin/stdout.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -34,6 +36,8 @@ pub struct LspClient {
     inbox: Arc<Mutex<Vec<Value>>>,
     arrived: Arc<Notify>,
     handler: Arc<Mutex<Handler>>,
+    /// Methods of server requests left unanswered until [`LspClient::answer`].
+    held: Arc<Mutex<HashSet<String>>>,
     child: Option<Child>,
     /// What the server wrote to stderr (binary mode only).
     stderr: Arc<Mutex<String>>,
@@ -67,6 +71,7 @@ impl LspClient {
             inbox: Arc::default(),
             arrived: Arc::new(Notify::new()),
             handler: Arc::new(Mutex::new(default_handler())),
+            held: Arc::default(),
             child: None,
             stderr: Arc::default(),
         };
@@ -104,11 +109,24 @@ impl LspClient {
         *self.handler.lock().unwrap() = handler;
     }
 
+    /// Leave the server's requests of this method unanswered (they still
+    /// reach the inbox) until the test calls [`LspClient::answer`].
+    pub fn hold(&self, method: &str) {
+        self.held.lock().unwrap().insert(method.to_owned());
+    }
+
+    /// Answer a held server request (`request` as found in the inbox).
+    pub async fn answer(&self, request: &Value, result: Value) {
+        assert!(request.get("id").is_some() && request.get("method").is_some(), "not a request: {request}");
+        self.send(&json!({"jsonrpc": "2.0", "id": request["id"], "result": result})).await;
+    }
+
     fn start_reader<R: AsyncRead + Send + Unpin + 'static>(&self, reader: R) {
         let pending = self.pending.clone();
         let inbox = self.inbox.clone();
         let arrived = self.arrived.clone();
         let handler = self.handler.clone();
+        let held = self.held.clone();
         let writer = self.writer.clone();
         tokio::spawn(async move {
             let mut reader = BufReader::new(reader);
@@ -121,9 +139,9 @@ impl LspClient {
                     }
                     continue;
                 }
-                if msg.get("id").is_some() {
+                let method = msg["method"].as_str().unwrap_or_default().to_owned();
+                if msg.get("id").is_some() && !held.lock().unwrap().contains(&method) {
                     // A request from the server: answer it.
-                    let method = msg["method"].as_str().unwrap_or_default().to_owned();
                     let result = (handler.lock().unwrap().clone())(&method, &msg["params"]);
                     let reply = json!({"jsonrpc": "2.0", "id": msg["id"], "result": result});
                     write_message(&writer, &reply).await;
@@ -174,17 +192,18 @@ impl LspClient {
         let _ = w.flush().await;
     }
 
-    /// `initialize` + `initialized`, with the given options and encodings.
+    /// `initialize` + `initialized`, with the given options and encodings,
+    /// for a client with work-done progress and `window/showDocument`.
     pub async fn initialize(&self, options: Value, encodings: &[&str]) -> Value {
+        self.initialize_with(options, capabilities(encodings)).await
+    }
+
+    /// `initialize` + `initialized` with these client capabilities.
+    pub async fn initialize_with(&self, options: Value, capabilities: Value) -> Value {
         let params = json!({
             "processId": null,
             "rootUri": null,
-            "capabilities": {
-                "general": {"positionEncodings": encodings},
-                "window": {"workDoneProgress": true, "showDocument": {"support": true}},
-                "workspace": {"applyEdit": true, "configuration": true,
-                              "workspaceEdit": {"documentChanges": true}}
-            },
+            "capabilities": capabilities,
             "initializationOptions": options,
         });
         let result = self.request("initialize", params).await.expect("initialize succeeds");
@@ -248,6 +267,17 @@ impl LspClient {
         let child = self.child.as_mut()?;
         tokio::time::timeout(WAIT, child.wait()).await.ok()?.ok()?.code()
     }
+}
+
+/// The capabilities [`LspClient::initialize`] declares: these position
+/// encodings, work-done progress, `window/showDocument`, versioned edits.
+pub fn capabilities(encodings: &[&str]) -> Value {
+    json!({
+        "general": {"positionEncodings": encodings},
+        "window": {"workDoneProgress": true, "showDocument": {"support": true}},
+        "workspace": {"applyEdit": true, "configuration": true,
+                      "workspaceEdit": {"documentChanges": true}}
+    })
 }
 
 async fn write_message(writer: &Writer, msg: &Value) {
