@@ -60,6 +60,42 @@ function M.show_message_request(err, params, ctx)
   return coroutine.yield()
 end
 
+--- `workspace/applyEdit` of the CodeGenie server. Neovim's own handler
+--- skips a versioned edit for a buffer changed since that version (it only
+--- prints "newer than edits") and still answers `applied = true`, so
+--- generated code would be lost without a word. This one refuses such an
+--- edit with the reason, so the server can offer to insert it again after
+--- the same comment; any other edit goes to Neovim's handler. (Neovim also
+--- takes version 0 for "no version", so an edit for a buffer unchanged since
+--- it was opened would land in the wrong place once it changes.)
+---@param err? table
+---@param params { edit: { documentChanges?: table[] } }
+---@param ctx table
+---@return { applied: boolean, failureReason?: string }
+function M.apply_edit(err, params, ctx)
+  local changes = type(params) == "table" and type(params.edit) == "table" and params.edit.documentChanges
+  for _, change in ipairs(type(changes) == "table" and changes or {}) do
+    local doc = type(change) == "table" and change.textDocument
+    local version = type(doc) == "table" and doc.version
+    -- Version 0 is a version too (a buffer not changed since it was opened).
+    if type(version) == "number" and type(doc.uri) == "string" then
+      local bufnr = vim.uri_to_bufnr(doc.uri)
+      local current = vim.lsp.util.buf_versions[bufnr]
+      if current > version then
+        return {
+          applied = false,
+          failureReason = ("%s changed since the edit was made (version %d, the edit is for %d)"):format(
+            vim.fn.fnamemodify(vim.uri_to_fname(doc.uri), ":t"),
+            current,
+            version
+          ),
+        }
+      end
+    end
+  end
+  return vim.lsp.handlers["workspace/applyEdit"](err, params, ctx)
+end
+
 --- Handlers for server-to-client messages the plugin adds to Neovim's own,
 --- for the CodeGenie client only (passed to vim.lsp.start, not global).
 local function handlers()
@@ -69,6 +105,9 @@ local function handlers()
     end,
     ["window/showMessageRequest"] = function(err, params, ctx)
       return M.show_message_request(err, params, ctx)
+    end,
+    ["workspace/applyEdit"] = function(err, params, ctx)
+      return M.apply_edit(err, params, ctx)
     end,
   }
 end
