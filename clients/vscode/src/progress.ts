@@ -2,7 +2,8 @@
 // language client on its own shows it in the status bar, where it cannot be
 // cancelled; this feature takes over `window/workDoneProgress/create`, shows each
 // token as a notification with a Cancel button, and cancelling sends
-// `window/workDoneProgress/cancel`, which aborts the model call.
+// `window/workDoneProgress/cancel`, which aborts the model call. When the
+// server stops (restart, crash), the notifications still open close with it.
 
 import * as vscode from "vscode";
 import {
@@ -22,12 +23,24 @@ import { ProgressModel } from "./progressModel";
 
 type Value = WorkDoneProgressBegin | WorkDoneProgressReport | WorkDoneProgressEnd;
 
-function track(client: LanguageClient, token: ProgressToken): void {
+/**
+ * Tracks one token; returns a function that closes its notification. Either
+ * way, `onClosed` runs once when it closes.
+ */
+function track(client: LanguageClient, token: ProgressToken, onClosed: () => void): () => void {
   const model = new ProgressModel();
   let report: ((v: { message?: string; increment?: number }) => void) | undefined;
   let finish: (() => void) | undefined;
   const pending: Value[] = [];
   const finished = new Promise<void>((resolve) => (finish = resolve));
+  let closed = false;
+  const close = (): void => {
+    if (closed) return;
+    closed = true;
+    finish?.();
+    subscription.dispose();
+    onClosed();
+  };
 
   const open = (begin: WorkDoneProgressBegin): void => {
     void vscode.window.withProgress(
@@ -55,11 +68,11 @@ function track(client: LanguageClient, token: ProgressToken): void {
         break;
       case "end":
         if (report && value.message) report({ message: value.message });
-        finish?.();
-        subscription.dispose();
+        close();
         break;
     }
   });
+  return close;
 }
 
 /**
@@ -70,6 +83,8 @@ function track(client: LanguageClient, token: ProgressToken): void {
  */
 export class ProgressNotifications implements StaticFeature {
   private registration: vscode.Disposable | undefined;
+  /** Closers of the notifications of this server run, by token. */
+  private readonly open = new Map<ProgressToken, () => void>();
 
   constructor(private readonly client: LanguageClient) {}
 
@@ -80,7 +95,11 @@ export class ProgressNotifications implements StaticFeature {
   initialize(): void {
     this.clear();
     this.registration = this.client.onRequest(WorkDoneProgressCreateRequest.type, ({ token }) => {
-      track(this.client, token);
+      this.open.get(token)?.();
+      const close = track(this.client, token, () => {
+        if (this.open.get(token) === close) this.open.delete(token);
+      });
+      this.open.set(token, close);
     });
   }
 
@@ -91,5 +110,6 @@ export class ProgressNotifications implements StaticFeature {
   clear(): void {
     this.registration?.dispose();
     this.registration = undefined;
+    for (const close of [...this.open.values()]) close();
   }
 }

@@ -17,9 +17,12 @@ import { errorMessage, ServerNotRunning } from "./errors";
 import { isExplanationNotification, type ExplanationNotification } from "./markdown";
 import { initializationOptions, serverSettings, type ModelEndpoints, type ServerSettings } from "./settings";
 import { ProgressNotifications } from "./progress";
+import { Serial, withTimeout } from "./serial";
 import type { ServerState } from "./status";
 
 export const INSTALL_DOCS = "https://github.com/codegenie/codegenie#install";
+/** How long the server may take to answer `initialize`. */
+const START_TIMEOUT_MS = 60_000;
 const TOKEN_KEY = "codegenie.hf.token";
 
 export class Server implements vscode.Disposable {
@@ -31,6 +34,8 @@ export class Server implements vscode.Disposable {
   readonly onExplanation = this.explanationEmitter.event;
   readonly traceChannel: vscode.OutputChannel;
   private state: ServerState = "stopped";
+  /** Start, stop and restart, one at a time. */
+  private readonly lifecycle = new Serial();
 
   constructor(
     private readonly context: vscode.ExtensionContext,
@@ -73,7 +78,24 @@ export class Server implements vscode.Disposable {
     );
   }
 
-  async start(): Promise<void> {
+  /** Starts the server unless it runs. */
+  start(): Promise<void> {
+    return this.lifecycle.run(() => this.doStart());
+  }
+
+  stop(): Promise<void> {
+    return this.lifecycle.run(() => this.doStop());
+  }
+
+  /** Stops the server and starts it again, discovering the binary anew. */
+  restart(): Promise<void> {
+    return this.lifecycle.run(async () => {
+      await this.doStop();
+      await this.doStart();
+    });
+  }
+
+  private async doStart(): Promise<void> {
     if (this.client) return;
     this.setState("starting");
     const settingPath = vscode.workspace.getConfiguration("codegenie").get<string>("server.path");
@@ -132,7 +154,7 @@ export class Server implements vscode.Disposable {
     });
     this.client = client;
     try {
-      await client.start();
+      await withTimeout(client.start(), START_TIMEOUT_MS, `no answer to \`initialize\` within ${START_TIMEOUT_MS / 1000} s`);
     } catch (e) {
       this.output.appendLine(`[client] the server did not start: ${errorMessage(e)}`);
       this.client = undefined;
@@ -143,7 +165,7 @@ export class Server implements vscode.Disposable {
     }
   }
 
-  async stop(): Promise<void> {
+  private async doStop(): Promise<void> {
     const client = this.client;
     this.client = undefined;
     if (client) {
@@ -154,11 +176,6 @@ export class Server implements vscode.Disposable {
       }
     }
     this.setState("stopped");
-  }
-
-  async restart(): Promise<void> {
-    await this.stop();
-    await this.start();
   }
 
   /** Sends the settings again (after a settings or token change). */

@@ -10,7 +10,7 @@
 #   CARGO_TARGET_DIR      where the `codegenie` binary is built (default /var/tmp/codegenie-target)
 #   CODEGENIE_TOOLS       cache of code-server and friends (default /var/tmp/codegenie-tools)
 #   CODEGENIE_ARTIFACTS   screenshots and logs go to $CODEGENIE_ARTIFACTS/vscode (default <repo>/.test-artifacts)
-#   CODEGENIE_E2E_ONLY    run only the end-to-end cases whose name contains this
+#   CODEGENIE_E2E_ONLY    run only the end-to-end cases whose name contains this (A|B: A or B)
 #   CODEGENIE_E2E=0       skip the real-VS-Code part
 set -euo pipefail
 
@@ -90,10 +90,14 @@ failed=$((failed + ${unit_fail:-1}))
 
 rm -f ./*.vsix
 check "package (.vsix)" npx @vscode/vsce package --no-dependencies --out "$work/codegenie.vsix"
-[ "$failed" -eq 0 ] || finish
-[ "${CODEGENIE_E2E:-1}" != 0 ] || finish
+# Whatever lies in server/, the generic package carries no binary.
+no_server_inside() {
+  local list
+  list=$(unzip -Z1 "$1") || return 1
+  ! grep '^extension/server/' <<<"$list"
+}
+check "the generic .vsix holds no server binary" no_server_inside "$work/codegenie.vsix"
 
-# ---------------------------------------------------------------- real VS Code
 bin="$CARGO_TARGET_DIR/debug/codegenie"
 if [ ! -x "$bin" ]; then
   step "cargo build (codegenie)"
@@ -101,9 +105,27 @@ if [ ! -x "$bin" ]; then
 fi
 "$bin" --version
 
+# The platform package, with the debug binary bundled; the end-to-end test
+# installs this one.
+platform=$(node -p 'process.platform + "-" + process.arch')
+platform_vsix="$work/codegenie-$platform.vsix"
+check "package ($platform .vsix with the server)" timed bash scripts/package-platform.sh --target "$platform" --out "$platform_vsix" "$bin"
+bundled_executable() {
+  local entry="extension/server/$platform/codegenie" listing
+  listing=$(zipinfo "$platform_vsix" "$entry") || { echo "$entry is not in $platform_vsix" >&2; return 1; }
+  echo "$listing"
+  [[ $listing == -rwx* ]] || { echo "$entry is not executable" >&2; return 1; }
+}
+check "the $platform .vsix holds an executable extension/server/$platform/codegenie" bundled_executable
+[ "$failed" -eq 0 ] || finish
+[ "${CODEGENIE_E2E:-1}" != 0 ] || finish
+
+# ---------------------------------------------------------------- real VS Code
+
 code_server="$CODEGENIE_TOOLS/code-server/node_modules/.bin/code-server"
 mkdir -p "$work"/{user-data/User,extensions,xdg/config,xdg/data,xdg/cache,xdg/state,browser,codegenie-data,workspace}
 printf '# print the numbers from 1 to 10\n' >"$work/workspace/hello.py"
+printf '# count down from 10 to 1\n' >"$work/workspace/countdown.py"
 cat >"$work/user-data/User/settings.json" <<JSON
 {
   "security.workspace.trust.enabled": false,
@@ -132,19 +154,30 @@ cs_env=(
 )
 cs_args=(--config "$work/config.yaml" --user-data-dir "$work/user-data" --extensions-dir "$work/extensions")
 
-step "install the .vsix into code-server"
-env "${cs_env[@]}" "$code_server" "${cs_args[@]}" --install-extension "$work/codegenie.vsix" >"$work/install.log" 2>&1 ||
+# No `codegenie` on code-server's PATH: with `codegenie.server.path` empty,
+# only the bundled binary can be found.
+cs_path=""
+IFS=: read -ra path_dirs <<<"$PATH"
+for d in "${path_dirs[@]}"; do
+  [ -n "$d" ] && [ ! -x "$d/codegenie" ] && cs_path="${cs_path:+$cs_path:}$d"
+done
+cs_env+=("PATH=$cs_path")
+
+step "install the $platform .vsix into code-server"
+env "${cs_env[@]}" "$code_server" "${cs_args[@]}" --install-extension "$platform_vsix" >"$work/install.log" 2>&1 ||
   { cat "$work/install.log"; failed=$((failed + 1)); finish; }
 
 # The test model server, when this build has one: generation and explanation
-# then run against it.
+# then run against it, and cases slow its stream down through /_control/options.
 answer=""
+model_server_url=""
 model_server="$CARGO_TARGET_DIR/debug/codegenie-model-server"
 if [ -x "$model_server" ]; then
   mport=$(free_port)
   answer="print(list(range(1, 11)))"
   service_start "$model_server" --port "$mport" --answer "$answer" >"$artifacts/model-server.log" 2>&1
   wait_port "$mport" 30
+  model_server_url="http://127.0.0.1:$mport"
   cs_env+=("CODEGENIE_HF_URL=http://127.0.0.1:$mport" "HF_TOKEN=e2e-token")
 fi
 
@@ -177,6 +210,9 @@ CODEGENIE_E2E_URL="http://127.0.0.1:$port" \
   CODEGENIE_E2E_MODELS="$models" \
   CODEGENIE_E2E_SETTINGS="$work/user-data/User/settings.json" \
   CODEGENIE_E2E_ANSWER="$answer" \
+  CODEGENIE_E2E_MODEL_SERVER="$model_server_url" \
+  CODEGENIE_E2E_LOGS="$work/user-data/logs" \
+  CODEGENIE_E2E_BUNDLED="$platform" \
   node out/e2e/run.js
 set -e
 step "  ($((SECONDS - t))s)"

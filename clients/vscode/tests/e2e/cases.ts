@@ -7,7 +7,7 @@
 // with that reason, and it runs for real as soon as the server has it.
 
 import { strict as assert } from "node:assert";
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import * as path from "node:path";
 import type { Locator } from "playwright-core";
 import type { Workbench } from "./workbench";
@@ -15,6 +15,9 @@ import type { Workbench } from "./workbench";
 export interface E2eEnv {
   /** The Python file in the workspace, line 1 a comment prompt. */
   readonly pythonFile: string;
+  /** Another one, for the cancelled generation. */
+  readonly cancelFile: string;
+  readonly workspace: string;
   /** Model ids the server lists (`codegenie.models`). */
   readonly models: readonly string[];
   readonly defaultModel: string;
@@ -22,6 +25,12 @@ export interface E2eEnv {
   readonly userSettings: string;
   /** A piece of the test model server's answer, when one runs. */
   readonly modelAnswer?: string;
+  /** The test model server's URL, when one runs. */
+  readonly modelServer?: string;
+  /** code-server's log folder (the output channels are logged there). */
+  readonly logs: string;
+  /** The platform whose server the installed .vsix bundles, if it does. */
+  readonly bundledPlatform?: string;
 }
 
 export interface CaseContext {
@@ -70,6 +79,105 @@ function paletteTitles(): string[] {
   const hidden = new Set((manifest.contributes.menus.commandPalette ?? []).filter((m) => m.when === "false").map((m) => m.command));
   return manifest.contributes.commands.filter((c) => !hidden.has(c.command)).map((c) => `${c.category}: ${c.title}`);
 }
+
+/**
+ * Runs `work` with the test model server answering `answer`, one chunk (a
+ * word) every `tokenDelayMs`; puts its options back afterwards.
+ */
+async function withSlowModel<T>(env: E2eEnv, answer: string, tokenDelayMs: number, work: () => Promise<T>): Promise<T> {
+  if (!env.modelServer) throw new Skip("no test model server in this run");
+  await modelServer(env, "options", { answer, tokenDelayMs });
+  try {
+    return await work();
+  } finally {
+    await modelServer(env, "options", { answer: env.modelAnswer ?? null, tokenDelayMs: 0 });
+  }
+}
+
+interface ModelServerStats {
+  requests: number;
+  disconnects: number;
+  completed: number;
+}
+
+/** A call to the test model server's control API. */
+async function modelServer<T = unknown>(env: E2eEnv, what: string, body?: object): Promise<T> {
+  const res = await fetch(`${env.modelServer}/_control/${what}`, {
+    method: body ? "POST" : "GET",
+    headers: body ? { "content-type": "application/json" } : {},
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  if (!res.ok) throw new Error(`model server /_control/${what}: ${res.status} ${await res.text()}`);
+  return (await res.json()) as T;
+}
+
+/** Polls `check` until it returns a value other than `undefined`. */
+async function eventually<T>(wb: Workbench, what: string, timeoutMs: number, check: () => Promise<T | undefined>): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await check();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) assert.fail(`${what}: not within ${timeoutMs / 1000}s`);
+    await wb.page.waitForTimeout(500);
+  }
+}
+
+/** The lines of the "CodeGenie" output channel (code-server logs it to a file). */
+function serverLog(env: E2eEnv): string[] {
+  const lines: string[] = [];
+  const walk = (dir: string): void => {
+    for (const e of readdirSync(dir, { withFileTypes: true })) {
+      const p = path.join(dir, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (/-CodeGenie\.log$/.test(e.name)) lines.push(...readFileSync(p, "utf8").split("\n"));
+    }
+  };
+  walk(env.logs);
+  return lines;
+}
+
+/** The binaries the extension started, as it logged them: `[source, path]`. */
+function serverStarts(env: E2eEnv): [string, string][] {
+  return serverLog(env)
+    .map((l) => /using codegenie \S+ from (codegenie\.server\.path|bundled) \((.*)\)\s*$/.exec(l))
+    .filter((m): m is RegExpExecArray => m !== null)
+    .map((m) => [m[1] ?? "", m[2] ?? ""]);
+}
+
+/** Changes user settings (through the settings.json editor); returns the old text. */
+async function changeSettings(wb: Workbench, env: E2eEnv, change: (s: Record<string, unknown>) => void): Promise<string> {
+  const original = readFileSync(env.userSettings, "utf8");
+  const settings = JSON.parse(original) as Record<string, unknown>;
+  change(settings);
+  await wb.writeUserSettings(JSON.stringify(settings, null, 2), env.userSettings);
+  return original;
+}
+
+/** Puts the settings back and waits for the server started from the setting to run. */
+async function restoreSettings(wb: Workbench, env: E2eEnv, original: string): Promise<void> {
+  const starts = serverStarts(env).length;
+  await wb.writeUserSettings(original, env.userSettings);
+  await eventually(wb, "the server restarts from codegenie.server.path", 60_000, async () =>
+    serverStarts(env).slice(starts).some(([source]) => source === "codegenie.server.path") || undefined,
+  );
+  await status(wb, " · ").waitFor({ state: "visible", timeout: 60_000 });
+}
+
+/** Opens Show History and returns the text of the row whose text contains `prompt`. */
+async function historyRow(wb: Workbench, prompt: string): Promise<string> {
+  await wb.runCommand("CodeGenie: Show History");
+  const row = wb.quickInput.locator(".monaco-list-row:visible", { hasText: prompt }).first();
+  await expectOrSkip(wb, row, "codegenie.history");
+  return (await row.getAttribute("aria-label")) ?? (await row.textContent()) ?? "";
+}
+
+/** What the slow model streams for the cancelled generation (one chunk a word). */
+const SLOW_CODE = "for n in range(10, 0, -1):\n    print(n)  # written_after_cancel\n";
+/** What the slow model streams for the explanation. */
+const EXPLANATION =
+  "The comment on line 1 asks for the numbers from 1 to 10, and the line below it prints them: " +
+  "`range(1, 11)` counts from 1 up to 10, `list` collects them and `print` writes the list on one line. " +
+  "Nothing else runs, so this is the whole program.";
 
 const PASSWORD = "correct horse battery";
 
@@ -128,28 +236,6 @@ export const cases: Case[] = [
     },
   },
   {
-    name: "a missing server is reported with install help, commands say so, fixing the path restarts it",
-    run: async ({ wb, env }) => {
-      const original = readFileSync(env.userSettings, "utf8");
-      const settings = JSON.parse(original) as Record<string, unknown>;
-      await wb.writeUserSettings(JSON.stringify({ ...settings, "codegenie.server.path": "/nonexistent/codegenie" }));
-      try {
-        const missing = wb.notification(/no working `?codegenie`? server/);
-        await missing.waitFor({ state: "visible", timeout: 60_000 });
-        await missing.getByRole("button", { name: "How to Install" }).waitFor({ state: "visible", timeout: 5_000 });
-        await wb.screenshot("server-missing");
-        await wb.clearNotifications();
-        await wb.runCommand("CodeGenie: Log In");
-        await wb.notification(/server is not running/).waitFor({ state: "visible", timeout: 30_000 });
-        await wb.clearNotifications();
-      } finally {
-        await wb.writeUserSettings(original);
-      }
-      // Back on a working path: the server restarts and shows the model again.
-      await status(wb, " · ").waitFor({ state: "visible", timeout: 60_000 });
-    },
-  },
-  {
     name: "Sign Up, Log Out and Log In through the palette",
     run: async ({ wb }) => {
       await wb.runCommand("CodeGenie: Sign Up");
@@ -161,6 +247,8 @@ export const cases: Case[] = [
       await status(wb, "e2e-user").waitFor({ state: "visible", timeout: 30_000 });
       await wb.runCommand("CodeGenie: Log Out");
       await wb.notification(/signed out/).waitFor({ state: "visible", timeout: 30_000 });
+      // At most three toasts show at once: make room for the next one.
+      await wb.clearNotifications();
       await wb.runCommand("CodeGenie: Log In");
       await fillInput(wb, "Email or username", "e2e-user");
       await fillInput(wb, "Password", PASSWORD, true);
@@ -190,15 +278,62 @@ export const cases: Case[] = [
     },
   },
   {
-    name: "Explain Selection shows the explanation beside the editor",
+    name: "Explain Selection streams the explanation into a preview beside the editor",
     run: async ({ wb, env }) => {
       await wb.openFile(env.pythonFile);
       await wb.goToLine(1);
       await wb.page.keyboard.press("Control+A");
-      await wb.runCommand("CodeGenie: Explain Selection");
-      const preview = wb.page.locator(".tabs-container .tab", { hasText: /Preview/ });
-      await expectOrSkip(wb, preview, "codegenie.explain", 120_000);
-      await wb.screenshot("explanation");
+      const explain = async (): Promise<void> => {
+        await wb.runCommand("CodeGenie: Explain Selection");
+        const preview = wb.page.locator(".tabs-container .tab", { hasText: /Preview/ });
+        await expectOrSkip(wb, preview, "codegenie.explain", 120_000);
+      };
+      if (!env.modelServer) {
+        await explain();
+        await wb.screenshot("explanation");
+        return;
+      }
+      // A word every 150 ms (about 7 s in all): the preview shows the
+      // beginning while the rest is on its way.
+      await withSlowModel(env, EXPLANATION, 150, async () => {
+        await explain();
+        const body = wb.markdownPreview().locator("body");
+        await body.filter({ hasText: "The comment on line 1" }).waitFor({ state: "visible", timeout: 60_000 });
+        const partial = await body.innerText();
+        await wb.screenshot("explanation-streaming");
+        assert.ok(partial.includes("streaming…"), `the preview says it is still streaming:\n${partial}`);
+        assert.ok(!partial.includes("whole program"), `the preview shows part of the explanation only:\n${partial}`);
+        await body.filter({ hasText: "so this is the whole program." }).waitFor({ state: "visible", timeout: 60_000 });
+        const full = await eventually(wb, "the preview stops saying it is streaming", 10_000, async () => {
+          const text = await body.innerText();
+          return text.includes("streaming…") ? undefined : text;
+        });
+        assert.ok(full.includes("list collects them"), `the whole explanation is shown:\n${full}`);
+        await wb.screenshot("explanation");
+      });
+    },
+  },
+  {
+    // Opening the preview moves the focus to its editor group; changing the
+    // server path must work all the same.
+    name: "with an explanation preview open, a missing server is reported with install help, commands say so, fixing the path restarts it",
+    run: async ({ wb, env }) => {
+      const original = await changeSettings(wb, env, (s) => (s["codegenie.server.path"] = "/nonexistent/codegenie"));
+      try {
+        const missing = wb.notification(/no working `?codegenie`? server/);
+        await missing.waitFor({ state: "visible", timeout: 60_000 });
+        await missing.getByRole("button", { name: "How to Install" }).waitFor({ state: "visible", timeout: 5_000 });
+        // The status bar says the server is down.
+        await status(wb, "CodeGenie").filter({ hasNotText: " · " }).waitFor({ state: "visible", timeout: 10_000 });
+        await wb.screenshot("server-missing");
+        await wb.clearNotifications();
+        await wb.runCommand("CodeGenie: Log In");
+        await wb.notification(/server is not running/).waitFor({ state: "visible", timeout: 30_000 });
+        await wb.clearNotifications();
+      } finally {
+        // Back on a working path: the server restarts and shows the model again.
+        await restoreSettings(wb, env, original);
+      }
     },
   },
   {
@@ -210,6 +345,77 @@ export const cases: Case[] = [
       await expectOrSkip(wb, row, "codegenie.history");
       await wb.screenshot("history");
       await wb.escape();
+    },
+  },
+  {
+    name: "Cancel on the progress notification stops a streaming generation: nothing inserted, history says cancelled",
+    run: async ({ wb, env }) => {
+      if (!generated) throw new Skip("generation does not run here: the generate case did not pass");
+      const before = await modelServer<ModelServerStats>(env, "stats");
+      // A word every 2 s: the stream would take about half a minute.
+      await withSlowModel(env, SLOW_CODE, 2_000, async () => {
+        await wb.openFile(env.cancelFile);
+        await wb.goToLine(1);
+        const original = await wb.editorText();
+        await wb.clearNotifications();
+        await wb.runCommand("CodeGenie: Generate Code from Comment");
+        const toasts = wb.page.locator(".notifications-toasts .notification-toast", { hasText: "CodeGenie" });
+        const progress = toasts.filter({ hasText: /streaming/ }).first();
+        await progress.waitFor({ state: "visible", timeout: 60_000 });
+        const cancel = progress.getByRole("button", { name: "Cancel" });
+        await cancel.waitFor({ state: "visible", timeout: 10_000 });
+        await wb.page.waitForTimeout(500); // the toast slides in; let the screenshot show it whole
+        await wb.screenshot("cancel-progress");
+        await cancel.click();
+        await toasts.first().waitFor({ state: "hidden", timeout: 30_000 });
+
+        // The server recorded the generation as cancelled.
+        const row = await eventually(wb, "a cancelled history entry for the prompt", 30_000, async () => {
+          const text = await historyRow(wb, "count down from 10 to 1");
+          if (/cancelled/.test(text)) return text;
+          await wb.escape();
+          return undefined;
+        });
+        await wb.screenshot("cancel-history");
+        await wb.escape();
+        assert.match(row, /cancelled/);
+        // The model server saw its stream dropped before the end.
+        await eventually(wb, "the model server sees the stream abandoned", 30_000, async () => {
+          const now = await modelServer<ModelServerStats>(env, "stats");
+          return now.disconnects > before.disconnects || undefined;
+        });
+        // Nothing was inserted, now or later.
+        await wb.page.waitForTimeout(2_000);
+        const text = await wb.editorText();
+        assert.equal(text, original, "the editor is as it was");
+        assert.ok(!text.includes("written_after_cancel"));
+      });
+    },
+  },
+  {
+    name: "with codegenie.server.path empty and nothing on PATH, the server bundled in the .vsix runs",
+    run: async ({ wb, env }) => {
+      const platform = env.bundledPlatform;
+      if (!platform) throw new Skip("the installed .vsix bundles no server");
+      const starts = serverStarts(env).length;
+      const original = await changeSettings(wb, env, (s) => delete s["codegenie.server.path"]);
+      try {
+        const [, binary] = await eventually(wb, "the extension starts the bundled server", 60_000, async () =>
+          serverStarts(env)
+            .slice(starts)
+            .find(([source]) => source === "bundled"),
+        );
+        assert.ok(binary.endsWith(path.join("server", platform, "codegenie")), `the bundled binary: ${binary}`);
+        assert.ok(!binary.startsWith(env.workspace), binary);
+        // It runs and answers.
+        await status(wb, " · ").waitFor({ state: "visible", timeout: 60_000 });
+        await wb.runCommand("CodeGenie: Select Model");
+        const labels = await wb.quickPickLabels();
+        assert.ok(labels.some((l) => l.startsWith(env.defaultModel)), `models listed: ${JSON.stringify(labels)}`);
+        await wb.escape();
+      } finally {
+        await restoreSettings(wb, env, original);
+      }
     },
   },
   {

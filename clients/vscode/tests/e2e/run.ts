@@ -4,7 +4,10 @@
 // Environment: CODEGENIE_E2E_URL, CODEGENIE_E2E_WORKSPACE,
 // CODEGENIE_E2E_PROFILE (browser profile folder), CODEGENIE_E2E_ARTIFACTS,
 // CODEGENIE_E2E_RESULT, CODEGENIE_E2E_MODELS (comma-separated, default first),
-// CODEGENIE_E2E_SETTINGS (user settings.json), CODEGENIE_E2E_ANSWER (optional), CODEGENIE_E2E_ONLY (optional substring).
+// CODEGENIE_E2E_SETTINGS (user settings.json), CODEGENIE_E2E_LOGS (code-server's
+// log folder); optional: CODEGENIE_E2E_ANSWER, CODEGENIE_E2E_MODEL_SERVER (the
+// test model server's URL), CODEGENIE_E2E_BUNDLED (the platform whose server
+// the installed .vsix bundles), CODEGENIE_E2E_ONLY (substrings, `A|B`).
 
 import { writeFileSync } from "node:fs";
 import { cases, Skip, type E2eEnv } from "./cases";
@@ -20,12 +23,18 @@ async function main(): Promise<number> {
   const models = need("CODEGENIE_E2E_MODELS").split(",").filter(Boolean);
   const env: E2eEnv = {
     pythonFile: "hello.py",
+    cancelFile: "countdown.py",
+    workspace: need("CODEGENIE_E2E_WORKSPACE"),
     models,
     defaultModel: models[0] ?? "deepseek-coder",
     userSettings: need("CODEGENIE_E2E_SETTINGS"),
     modelAnswer: process.env.CODEGENIE_E2E_ANSWER || undefined,
+    modelServer: process.env.CODEGENIE_E2E_MODEL_SERVER || undefined,
+    logs: need("CODEGENIE_E2E_LOGS"),
+    bundledPlatform: process.env.CODEGENIE_E2E_BUNDLED || undefined,
   };
-  const only = process.env.CODEGENIE_E2E_ONLY;
+  // `A|B` runs the cases whose name contains A or B.
+  const only = process.env.CODEGENIE_E2E_ONLY?.split("|").filter(Boolean);
   const counts = { passed: 0, failed: 0, skipped: 0 };
   const started = Date.now();
   let wb: Workbench | undefined;
@@ -38,7 +47,7 @@ async function main(): Promise<number> {
     });
     console.log(`workbench up in ${((Date.now() - started) / 1000).toFixed(1)}s`);
     for (const c of cases) {
-      if (only && !c.name.includes(only)) continue;
+      if (only?.length && !only.some((o) => c.name.includes(o))) continue;
       const t0 = Date.now();
       const secs = (): string => `${((Date.now() - t0) / 1000).toFixed(1)}s`;
       try {

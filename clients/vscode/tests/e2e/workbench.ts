@@ -2,8 +2,8 @@
 // playwright-core: the palette, quick picks, input boxes, notifications,
 // editors and the status bar, the way a person uses them.
 
-import { chromium, type BrowserContext, type Locator, type Page } from "playwright-core";
-import { mkdirSync } from "node:fs";
+import { chromium, type BrowserContext, type FrameLocator, type Locator, type Page } from "playwright-core";
+import { mkdirSync, readFileSync } from "node:fs";
 import * as path from "node:path";
 
 const CHROMIUM_FLAGS = [
@@ -58,6 +58,20 @@ export class Workbench {
     return file;
   }
 
+  /**
+   * The active editor group. An explanation preview opens in a second group
+   * and takes the focus, so "the editor" is the one of the active group, not
+   * the first in the page.
+   */
+  get activeGroup(): Locator {
+    return this.page.locator(".editor-group-container.active");
+  }
+
+  /** The text editor of the active group. */
+  get activeEditor(): Locator {
+    return this.activeGroup.locator(".editor-instance .monaco-editor").first();
+  }
+
   get quickInput(): Locator {
     return this.page.locator(".quick-input-widget");
   }
@@ -92,10 +106,12 @@ export class Workbench {
   async findCommand(title: string, timeoutMs = 120_000): Promise<Locator> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
+      await this.focusWorkbench();
       await this.page.keyboard.press("F1");
-      await this.typeInQuickInput(`>${title}`);
       const row = this.quickInput.locator(".monaco-list-row", { hasText: title }).first();
       try {
+        await this.quickInput.locator("input").first().waitFor({ state: "visible", timeout: 5_000 });
+        await this.typeInQuickInput(`>${title}`);
         await row.waitFor({ state: "visible", timeout: 3_000 });
         return row;
       } catch {
@@ -104,6 +120,29 @@ export class Workbench {
         await this.page.waitForTimeout(2_000);
       }
     }
+  }
+
+  /**
+   * Takes the keyboard focus out of a webview (the markdown preview), whose
+   * frame would otherwise receive the keys meant for the workbench.
+   */
+  async focusWorkbench(): Promise<void> {
+    // Runs in the page (no DOM types here).
+    await this.page.evaluate(() => {
+      const doc = (globalThis as unknown as { document: { activeElement: { tagName?: string; blur?: () => void } | null } }).document;
+      if (doc.activeElement?.tagName === "IFRAME") doc.activeElement.blur?.();
+    });
+  }
+
+  /** Clicks into the text of the active group's editor and checks it has the focus. */
+  async focusActiveEditor(): Promise<void> {
+    // Near the top left of the text area, wherever the lines are scrolled to.
+    await this.activeEditor.locator(".overflow-guard").click({ position: { x: 100, y: 8 } });
+    const focused = await this.activeEditor.evaluate((el) => {
+      const doc = (globalThis as unknown as { document: { activeElement: unknown } }).document;
+      return (el as unknown as { contains: (n: unknown) => boolean }).contains(doc.activeElement);
+    });
+    if (!focused) throw new Error("the editor of the active group did not take the focus");
   }
 
   async runCommand(title: string, timeoutMs?: number): Promise<void> {
@@ -117,16 +156,14 @@ export class Workbench {
     await this.typeInQuickInput(name);
     await this.quickInput.locator(".monaco-list-row", { hasText: name }).first().waitFor({ state: "visible", timeout: 30_000 });
     await this.pressEnter();
-    const tab = this.page.locator(".tabs-container .tab", { hasText: name });
-    await tab.waitFor({ state: "visible", timeout: 30_000 });
-    const editor = this.page.locator(".editor-instance .monaco-editor").first();
-    await editor.waitFor({ state: "visible", timeout: 30_000 });
-    return editor;
+    await this.activeGroup.locator(".tabs-container .tab.active", { hasText: name }).waitFor({ state: "visible", timeout: 30_000 });
+    await this.activeEditor.waitFor({ state: "visible", timeout: 30_000 });
+    return this.activeEditor;
   }
 
   /** The text of the visible lines of the active editor. */
   async editorText(): Promise<string> {
-    const lines = this.page.locator(".editor-instance .monaco-editor .view-lines .view-line");
+    const lines = this.activeEditor.locator(".view-lines .view-line");
     const items = await lines.evaluateAll((els) =>
       els
         .map((e) => ({ top: parseFloat((e as unknown as { style: { top: string } }).style.top || "0"), text: (e.textContent ?? "").replace(/\u00a0/g, " ") }))
@@ -138,7 +175,7 @@ export class Workbench {
 
   /** Clicks into the active editor and moves the cursor to a line (1-based). */
   async goToLine(line: number): Promise<void> {
-    await this.page.locator(".editor-instance .monaco-editor .view-lines").first().click();
+    await this.focusActiveEditor();
     await this.page.keyboard.press("Control+G");
     await this.typeInQuickInput(`:${line}`);
     await this.pressEnter();
@@ -146,18 +183,33 @@ export class Workbench {
 
   /**
    * Replaces the user settings through the settings.json editor, the way a
-   * person edits them (an external write is not always noticed at once).
+   * person edits them (an external write is not always noticed at once), and
+   * checks that `file` (the settings.json on disk) then holds them.
    */
-  async writeUserSettings(json: string): Promise<void> {
+  async writeUserSettings(json: string, file: string): Promise<void> {
     await this.runCommand("Preferences: Open User Settings (JSON)");
-    await this.page.locator(".tabs-container .tab", { hasText: "settings.json" }).waitFor({ state: "visible", timeout: 30_000 });
-    await this.page.locator(".editor-instance .monaco-editor .view-lines").first().click();
+    const tab = this.activeGroup.locator(".tabs-container .tab.active", { hasText: "settings.json" });
+    await tab.waitFor({ state: "visible", timeout: 30_000 });
+    await this.focusActiveEditor();
     await this.page.keyboard.press("Control+A");
     await this.page.keyboard.press("Delete");
     await this.page.keyboard.insertText(json);
     await this.page.keyboard.press("Control+S");
     await this.page.locator(".tabs-container .tab.dirty", { hasText: "settings.json" }).waitFor({ state: "detached", timeout: 10_000 });
+    const deadline = Date.now() + 10_000;
+    while (!sameJson(readFileSync(file, "utf8"), json)) {
+      if (Date.now() > deadline) throw new Error(`settings.json on disk is not what was typed into its editor:\n${readFileSync(file, "utf8")}`);
+      await this.page.waitForTimeout(200);
+    }
     await this.runCommand("View: Close Editor");
+  }
+
+  /**
+   * The document shown by the visible markdown preview (a webview: an iframe
+   * holding the frame with the rendered page).
+   */
+  markdownPreview(): FrameLocator {
+    return this.page.locator("iframe.webview.ready").filter({ visible: true }).last().contentFrame().locator("#active-frame").contentFrame();
   }
 
   /** A status bar item contributed by an extension, by `<extension id>.<item id>`. */
@@ -172,5 +224,13 @@ export class Workbench {
 
   async clearNotifications(): Promise<void> {
     await this.runCommand("Notifications: Clear All Notifications").catch(() => undefined);
+  }
+}
+
+function sameJson(a: string, b: string): boolean {
+  try {
+    return JSON.stringify(JSON.parse(a)) === JSON.stringify(JSON.parse(b));
+  } catch {
+    return false;
   }
 }
