@@ -126,6 +126,7 @@ code_server="$CODEGENIE_TOOLS/code-server/node_modules/.bin/code-server"
 mkdir -p "$work"/{user-data/User,extensions,xdg/config,xdg/data,xdg/cache,xdg/state,browser,codegenie-data,workspace}
 printf '# print the numbers from 1 to 10\n' >"$work/workspace/hello.py"
 printf '# count down from 10 to 1\n' >"$work/workspace/countdown.py"
+printf 'def countdown():\n    # count down from ten\n    print("lift-off")\n' >"$work/workspace/liftoff.py"
 cat >"$work/user-data/User/settings.json" <<JSON
 {
   "security.workspace.trust.enabled": false,

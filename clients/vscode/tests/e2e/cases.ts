@@ -17,6 +17,8 @@ export interface E2eEnv {
   readonly pythonFile: string;
   /** Another one, for the cancelled generation. */
   readonly cancelFile: string;
+  /** Another one, the comment on line 2 and indented, for the refused edit. */
+  readonly insertAgainFile: string;
   readonly workspace: string;
   /** Model ids the server lists (`codegenie.models`). */
   readonly models: readonly string[];
@@ -173,6 +175,8 @@ async function historyRow(wb: Workbench, prompt: string): Promise<string> {
 
 /** What the slow model streams for the cancelled generation (one chunk a word). */
 const SLOW_CODE = "for n in range(10, 0, -1):\n    print(n)  # written_after_cancel\n";
+/** What the slow model streams while the file is edited (a dozen chunks). */
+const INSERT_AGAIN_CODE = "for n in range(10, 0, -1):\n    print(n)  # inserted_again\n";
 /** What the slow model streams for the explanation. */
 const EXPLANATION =
   "The comment on line 1 asks for the numbers from 1 to 10, and the line below it prints them: " +
@@ -389,6 +393,67 @@ export const cases: Case[] = [
         const text = await wb.editorText();
         assert.equal(text, original, "the editor is as it was");
         assert.ok(!text.includes("written_after_cancel"));
+      });
+    },
+  },
+  {
+    name: "a line typed above the comment while the code streams: the edit is refused, Insert again puts the code under the moved comment",
+    run: async ({ wb, env }) => {
+      if (!generated) throw new Skip("generation does not run here: the generate case did not pass");
+      const file = path.join(env.workspace, env.insertAgainFile);
+      const original = readFileSync(file, "utf8");
+      const lines = original.split("\n");
+      assert.equal(lines[1], "    # count down from ten", `${env.insertAgainFile} has the comment on line 2`);
+      // A chunk every 500 ms: about six seconds of streaming to type in.
+      await withSlowModel(env, INSERT_AGAIN_CODE, 500, async () => {
+        await wb.openFile(env.insertAgainFile);
+        await wb.goToLine(2);
+        await wb.clearNotifications();
+        await wb.runCommand("CodeGenie: Generate Code from Comment");
+        const toasts = wb.page.locator(".notifications-toasts .notification-toast", { hasText: "CodeGenie" });
+        await toasts.filter({ hasText: /streaming/ }).first().waitFor({ state: "visible", timeout: 60_000 });
+        // While the model writes, a new first line: the comment moves down
+        // and the version the command saw is gone. (No Enter after typing,
+        // which could take a suggestion.)
+        await wb.focusActiveEditor();
+        await wb.page.keyboard.press("Control+Home");
+        await wb.pressEnter();
+        await wb.page.keyboard.press("ArrowUp");
+        await wb.page.keyboard.type("import sys");
+        const typed = ["import sys", ...lines];
+
+        const warning = wb.notification(`${env.insertAgainFile} changed while the code for "count down from ten" was being generated`);
+        await warning.waitFor({ state: "visible", timeout: 60_000 });
+        const again = warning.getByRole("button", { name: "Insert again" });
+        await again.waitFor({ state: "visible", timeout: 10_000 });
+        // Refused: the editor holds only what was typed.
+        assert.equal(await wb.editorText(), typed.join("\n"), "nothing inserted before Insert again");
+        await wb.page.waitForTimeout(500); // the toast slides in; let the screenshot show it whole
+        await wb.screenshot("insert-again");
+        await again.click();
+        await warning.waitFor({ state: "hidden", timeout: 10_000 });
+        await eventually(wb, "the code appears after Insert again", 30_000, async () => (await wb.editorText()).includes("inserted_again") || undefined);
+
+        // Saved, the file has the typed line first and the code (indented
+        // like the comment) right below the comment where it is now, not
+        // below its old line. (The typed line alone may have reached the
+        // disk already: wait for the code.)
+        await wb.focusActiveEditor();
+        await wb.page.keyboard.press("Control+S");
+        await wb.page.locator(".tabs-container .tab.dirty", { hasText: env.insertAgainFile }).waitFor({ state: "detached", timeout: 10_000 });
+        const saved = await eventually(wb, `${env.insertAgainFile} saved with the code`, 10_000, async () => {
+          const text = readFileSync(file, "utf8");
+          return text.includes("inserted_again") ? text : undefined;
+        });
+        assert.deepEqual(saved.split("\n"), [
+          "import sys",
+          "def countdown():",
+          "    # count down from ten",
+          "    for n in range(10, 0, -1):",
+          "        print(n)  # inserted_again",
+          '    print("lift-off")',
+          "",
+        ]);
       });
     },
   },

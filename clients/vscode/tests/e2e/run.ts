@@ -24,6 +24,7 @@ async function main(): Promise<number> {
   const env: E2eEnv = {
     pythonFile: "hello.py",
     cancelFile: "countdown.py",
+    insertAgainFile: "liftoff.py",
     workspace: need("CODEGENIE_E2E_WORKSPACE"),
     models,
     defaultModel: models[0] ?? "deepseek-coder",
