@@ -404,8 +404,8 @@ export const cases: Case[] = [
       const original = readFileSync(file, "utf8");
       const lines = original.split("\n");
       assert.equal(lines[1], "    # count down from ten", `${env.insertAgainFile} has the comment on line 2`);
-      // A chunk every 500 ms: about six seconds of streaming to type in.
-      await withSlowModel(env, INSERT_AGAIN_CODE, 500, async () => {
+      // A chunk a second: about eleven seconds of streaming to type in, even on a loaded machine.
+      await withSlowModel(env, INSERT_AGAIN_CODE, 1_000, async () => {
         await wb.openFile(env.insertAgainFile);
         await wb.goToLine(2);
         await wb.clearNotifications();
