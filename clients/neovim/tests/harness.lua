@@ -105,6 +105,48 @@ function M.client(bufnr)
   end, "the codegenie client to attach")
 end
 
+--- The lines of a buffer.
+---@param buf integer
+---@return string[]
+function M.lines(buf)
+  return vim.api.nvim_buf_get_lines(buf, 0, -1, false)
+end
+
+--- Sign up (and so log in) through the server, bypassing the plugin; fails
+--- the file when the server says no.
+---@param client vim.lsp.Client
+---@param username string
+---@param password string
+function M.signup(client, username, password)
+  local _, err = M.exec_sync(client, "codegenie.signup", {
+    email = username .. "@example.com",
+    username = username,
+    password = password,
+  })
+  M.eq(nil, err, "signup of " .. username)
+end
+
+--- Record CodeGenie's work-done progress as Neovim reports it (LspProgress):
+--- returns the list of `{token, value}`, filled as they come, and a function
+--- that empties it.
+---@return { token: string, value: table }[] events, fun() clear
+function M.progress_events()
+  local events = {}
+  vim.api.nvim_create_autocmd("LspProgress", {
+    callback = function(ev)
+      local params = ev.data.params
+      if type(params.token) == "string" and vim.startswith(params.token, "codegenie/") then
+        table.insert(events, { token = params.token, value = params.value })
+      end
+    end,
+  })
+  return events, function()
+    for i = #events, 1, -1 do
+      events[i] = nil
+    end
+  end
+end
+
 --- Record the requests the plugin sends: returns the list, filled as they go.
 function M.spy_requests()
   local lsp = require("codegenie.lsp")

@@ -26,27 +26,12 @@ require("codegenie").setup({
 
 local py = h.open("slow.py", { "import os", "", "# reverse a string", "x = 1" })
 local client = h.client(py)
-local _, err = h.exec_sync(client, "codegenie.signup", {
-  email = "nvim-cancel@example.com",
-  username = "nvimcancel",
-  password = "correct horse 2",
-})
-eq(nil, err, "signup")
+h.signup(client, "nvimcancel", "correct horse 2")
 
-local function lines(buf)
-  return vim.api.nvim_buf_get_lines(buf, 0, -1, false)
-end
+local lines = h.lines
 
 --- The CodeGenie progress events, as Neovim reports them (LspProgress).
-local events = {}
-vim.api.nvim_create_autocmd("LspProgress", {
-  callback = function(ev)
-    local params = ev.data.params
-    if type(params.token) == "string" and vim.startswith(params.token, "codegenie/") then
-      table.insert(events, { token = params.token, value = params.value })
-    end
-  end,
-})
+local events, clear_events = h.progress_events()
 
 --- The token of the first progress that reports streaming (waits for it).
 local function streaming()
@@ -109,7 +94,7 @@ test(":CodeGenie cancel stops a streaming generation: progress ends cancelled, n
 end)
 
 test(":CodeGenie cancel stops an explanation: the float says cancelled", function()
-  events = {}
+  clear_events()
   vim.api.nvim_set_current_buf(py)
   vim.cmd("normal! ggVj\27")
   vim.cmd("'<,'>CodeGenie explain")

@@ -17,16 +17,9 @@ require("codegenie").setup({
 
 local py = h.open("main.py", { "import os", "", "    # reverse a string", "x = 1" })
 local client = h.client(py)
-local _, err = h.exec_sync(client, "codegenie.signup", {
-  email = "nvim-gen@example.com",
-  username = "nvimgen",
-  password = "correct horse 1",
-})
-eq(nil, err, "signup")
+h.signup(client, "nvimgen", "correct horse 1")
 
-local function lines(buf)
-  return vim.api.nvim_buf_get_lines(buf, 0, -1, false)
-end
+local lines = h.lines
 
 test("generate inserts the code below the comment in a Python buffer, indented like it", function()
   vim.api.nvim_set_current_buf(py)

@@ -25,27 +25,12 @@ require("codegenie").setup({
 
 local py = h.open("again.py", { "def main():", "    # reverse a string", "    pass" })
 local client = h.client(py)
-local _, err = h.exec_sync(client, "codegenie.signup", {
-  email = "nvim-again@example.com",
-  username = "nvimagain",
-  password = "correct horse 3",
-})
-eq(nil, err, "signup")
+h.signup(client, "nvimagain", "correct horse 3")
 
-local function lines(buf)
-  return vim.api.nvim_buf_get_lines(buf, 0, -1, false)
-end
+local lines = h.lines
 
 --- The CodeGenie progress events (LspProgress).
-local events = {}
-vim.api.nvim_create_autocmd("LspProgress", {
-  callback = function(ev)
-    local params = ev.data.params
-    if type(params.token) == "string" and vim.startswith(params.token, "codegenie/") then
-      table.insert(events, { token = params.token, value = params.value })
-    end
-  end,
-})
+local events, clear_events = h.progress_events()
 
 local function event(token, kind, pattern)
   for _, e in ipairs(events) do
@@ -154,7 +139,7 @@ test("changed while generating: refused, asked, inserted again below the comment
 end)
 
 test("dismissing the question leaves the buffer as the user made it", function()
-  events = {}
+  clear_events()
   local asked, restore = answer_questions(function()
     return nil
   end)
