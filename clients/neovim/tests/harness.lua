@@ -234,6 +234,19 @@ function M.model_server(args)
   }
 end
 
+--- Set the plugin up against the real server, with cheap password hashing
+--- (the tests sign up often) and, when given, the model endpoint `url`.
+---@param url? string
+function M.setup_plugin(url)
+  require("codegenie").setup({
+    cmd = { M.bin, "serve" },
+    settings = {
+      hf = url and { url = url } or nil,
+      accounts = { argon2 = { memory_kib = 1024, iterations = 1, parallelism = 1 } },
+    },
+  })
+end
+
 --- Write a line of the report: to $CODEGENIE_TEST_LOG when set (Neovim's
 --- own output, prompts included, then stays out of the report), else stdout.
 local log = vim.env.CODEGENIE_TEST_LOG and assert(io.open(vim.env.CODEGENIE_TEST_LOG, "a"))

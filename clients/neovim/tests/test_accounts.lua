@@ -6,11 +6,7 @@ local h = require("harness")
 local test, eq, truthy = h.test, h.eq, h.truthy
 
 local data_dir = assert(vim.env.CODEGENIE_DATA_DIR, "CODEGENIE_DATA_DIR is not set")
-require("codegenie").setup({
-  cmd = { h.bin, "serve" },
-  -- Cheap hashing: the parameters are the server's business, not the plugin's.
-  settings = { accounts = { argon2 = { memory_kib = 1024, iterations = 1, parallelism = 1 } } },
-})
+h.setup_plugin()
 local buf = h.open("notes.py", { "# nothing here" })
 local client = h.client(buf)
 

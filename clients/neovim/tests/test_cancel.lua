@@ -16,13 +16,7 @@ if not slow then
   return
 end
 
-require("codegenie").setup({
-  cmd = { h.bin, "serve" },
-  settings = {
-    hf = { url = slow.url },
-    accounts = { argon2 = { memory_kib = 1024, iterations = 1, parallelism = 1 } },
-  },
-})
+h.setup_plugin(slow.url)
 
 local py = h.open("slow.py", { "import os", "", "# reverse a string", "x = 1" })
 local client = h.client(py)

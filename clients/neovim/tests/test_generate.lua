@@ -10,10 +10,7 @@ if not vim.env.CODEGENIE_HF_URL then
   return
 end
 
-require("codegenie").setup({
-  cmd = { h.bin, "serve" },
-  settings = { accounts = { argon2 = { memory_kib = 1024, iterations = 1, parallelism = 1 } } },
-})
+h.setup_plugin()
 
 local py = h.open("main.py", { "import os", "", "    # reverse a string", "x = 1" })
 local client = h.client(py)

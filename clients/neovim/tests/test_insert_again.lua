@@ -15,13 +15,7 @@ if not slow then
   return
 end
 
-require("codegenie").setup({
-  cmd = { h.bin, "serve" },
-  settings = {
-    hf = { url = slow.url },
-    accounts = { argon2 = { memory_kib = 1024, iterations = 1, parallelism = 1 } },
-  },
-})
+h.setup_plugin(slow.url)
 
 local py = h.open("again.py", { "def main():", "    # reverse a string", "    pass" })
 local client = h.client(py)
