@@ -203,7 +203,13 @@ impl Lexed {
         };
         let raw: Vec<&str> = (from..=to)
             .flat_map(|n| {
-                lines[n].pieces.iter().filter(|(i, _)| *i == id || kinds[id] == Kind::Line).map(|(_, t)| t.as_str())
+                // Line comments of a run each have their own id; a block
+                // comment ending on the line is not part of them.
+                lines[n]
+                    .pieces
+                    .iter()
+                    .filter(|(i, _)| *i == id || (kinds[id] == Kind::Line && kinds[*i] == Kind::Line))
+                    .map(|(_, t)| t.as_str())
             })
             .collect();
         let text = clean(&raw, kinds[id]);

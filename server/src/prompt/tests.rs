@@ -95,6 +95,9 @@ fn c_family() {
         check(lang, "int x;\n  // allocate a $0buffer\nint y;\n", "allocate a buffer", 2, "  ");
         check(lang, "/* read$0 input */\n", "read input", 1, "");
         none(lang, "s = \"// nope$0\";\n");
+        // A line comment after a block comment that ends on its line is its own prompt.
+        check(lang, "/* setup\n done */ // add $0one\n", "add one", 2, " ");
+        check(lang, "x = 1; /* note */ // add $0one\n", "add one", 1, "");
     }
 }
 
