@@ -125,7 +125,7 @@ pub async fn explain(server: &Server, target: TargetArgs) -> Result<Value> {
     if code.trim().is_empty() {
         return Err(invalid("the selection is empty: select the code to explain"));
     }
-    let name = target.uri.rsplit('/').next().unwrap_or(&target.uri).to_owned();
+    let name = super::convert::file_name(&target.uri);
     let first = target.range.start.line.min(target.range.end.line) + 1;
     let last = target.range.start.line.max(target.range.end.line) + 1;
     let title = format!("CodeGenie: {} explains {name}:{first}-{last}", job.model);
@@ -200,9 +200,8 @@ impl Place {
     }
 
     /// The file name, for messages.
-    fn name(&self) -> &str {
-        let uri = self.uri.as_str();
-        uri.rsplit('/').next().filter(|n| !n.is_empty()).unwrap_or(uri)
+    fn name(&self) -> String {
+        super::convert::file_name(self.uri.as_str())
     }
 }
 
