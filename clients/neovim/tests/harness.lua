@@ -234,6 +234,20 @@ function M.model_server(args)
   }
 end
 
+--- `M.model_server(args)`; when it is not built, the file reports one
+--- skipped test saying what needed it, and this returns nil (the caller
+--- then returns).
+---@param args string[]
+---@param what string
+function M.model_server_or_skip(args, what)
+  local server = M.model_server(args)
+  if not server then
+    M.test(what .. " needs the test model server (skipped: not built)", function() end)
+    M.run()
+  end
+  return server
+end
+
 --- Set the plugin up against the real server, with cheap password hashing
 --- (the tests sign up often) and, when given, the model endpoint `url`.
 ---@param url? string
