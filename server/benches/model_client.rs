@@ -38,6 +38,10 @@ fn setup() -> Setup {
         "whole".into(),
         ModelEntry { repo: Some("google/codegemma-7b-it".into()), stream: Some(false), ..Default::default() },
     );
+    // The built-ins run in-process by default: serve them from the loopback server.
+    for id in codegenie_e2e::LOCAL_BUILTINS {
+        settings.models.insert(id.into(), ModelEntry { api: Some("hf-router".into()), ..Default::default() });
+    }
     let (assistant, _) = Assistant::new(&settings).unwrap();
     let url = server.url();
     Setup { rt, _server: server, url, assistant, bare: reqwest::Client::new() }

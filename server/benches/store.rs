@@ -23,7 +23,7 @@ fn entry(user_id: &str, i: usize) -> PromptEntry {
     PromptEntry {
         id: new_id_at(at),
         user_id: user_id.to_owned(),
-        kind: if i % 3 == 0 { PromptKind::Explain } else { PromptKind::Generate },
+        kind: if i.is_multiple_of(3) { PromptKind::Explain } else { PromptKind::Generate },
         model: MODELS[i % MODELS.len()].to_owned(),
         language: "rust".to_owned(),
         input: format!("write a function number {i} that parses the config file"),

@@ -25,7 +25,10 @@ pub fn run(cli: Cli) -> ExitCode {
             print_config(&loaded, cli.json);
             Ok(())
         }
-        Some(Command::Models) => crate::assist::cli::models(&loaded.settings, cli.json),
+        Some(Command::Models { action: None }) => crate::assist::cli::models(&loaded.settings, cli.json),
+        Some(Command::Models { action: Some(crate::cli::ModelsAction::Pull { id }) }) => {
+            crate::assist::cli::pull(&loaded.settings, id.as_deref(), cli.json)
+        }
         Some(Command::Generate(args)) => crate::assist::cli::generate(&loaded.settings, &args, cli.json),
         Some(Command::Explain(args)) => crate::assist::cli::explain(&loaded.settings, &args, cli.json),
         Some(Command::Doctor) => crate::accounts::cli::doctor(&loaded, cli.json),

@@ -36,8 +36,11 @@ pub enum Command {
     Generate(GenerateArgs),
     /// Explain code (FILE[:START[-END]] or stdin) in markdown.
     Explain(ExplainArgs),
-    /// List the models, marking the default.
-    Models,
+    /// List the models (engine, size, downloaded), marking the default; `pull` downloads one.
+    Models {
+        #[command(subcommand)]
+        action: Option<ModelsAction>,
+    },
     /// Create an account and log in.
     Signup {
         #[arg(long)]
@@ -137,6 +140,15 @@ pub struct PasswordInput {
     /// Read the password (for `reset`, the new password) as one line from stdin.
     #[arg(long)]
     pub password_stdin: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ModelsAction {
+    /// Download a local model's GGUF file into the Hugging Face cache (resumable).
+    Pull {
+        /// Model id (see `codegenie models`); the default model when absent.
+        id: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -20,6 +20,8 @@ use serde_json::{Map, Value};
 pub const DEFAULT_MODEL: &str = "deepseek-coder";
 /// The built-in default Hugging Face API base URL.
 pub const DEFAULT_HF_URL: &str = "https://router.huggingface.co";
+/// The built-in host model files are downloaded from.
+pub const DEFAULT_HF_ENDPOINT: &str = "https://huggingface.co";
 
 /// A secret string: a password, a token or a connection string.
 ///
@@ -102,6 +104,8 @@ pub struct Settings {
     pub smtp: SmtpSettings,
     pub http: HttpSettings,
     pub accounts: AccountSettings,
+    /// The local engine (`api = "local"` models).
+    pub local: LocalSettings,
     /// User-defined models and overrides of built-in ones, by model id.
     pub models: BTreeMap<String, ModelEntry>,
 }
@@ -117,6 +121,7 @@ impl Default for Settings {
             smtp: SmtpSettings::default(),
             http: HttpSettings::default(),
             accounts: AccountSettings::default(),
+            local: LocalSettings::default(),
             models: BTreeMap::new(),
         }
     }
@@ -126,12 +131,38 @@ impl Default for Settings {
 #[serde(default, deny_unknown_fields)]
 pub struct HfSettings {
     pub token: Option<Secret>,
+    /// The inference API (router) for hosted models.
     pub url: String,
+    /// Where model files are downloaded from (`HF_ENDPOINT`).
+    pub endpoint: String,
+    /// The Hugging Face cache model files go to (`HF_HUB_CACHE`); unset:
+    /// `$HF_HOME/hub`, else `~/.cache/huggingface/hub`.
+    pub cache: Option<PathBuf>,
 }
 
 impl Default for HfSettings {
     fn default() -> Self {
-        Self { token: None, url: DEFAULT_HF_URL.to_owned() }
+        Self { token: None, url: DEFAULT_HF_URL.to_owned(), endpoint: DEFAULT_HF_ENDPOINT.to_owned(), cache: None }
+    }
+}
+
+/// The local engine.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct LocalSettings {
+    /// Threads for generation; unset or 0: the number of physical cores.
+    pub threads: Option<u32>,
+    /// Context size in tokens (prompt plus answer).
+    pub context: u32,
+    /// Layers offloaded to the GPU (builds with a GPU back end).
+    pub gpu_layers: u32,
+    /// A loaded model is unloaded after this many minutes without use.
+    pub idle_unload_minutes: u64,
+}
+
+impl Default for LocalSettings {
+    fn default() -> Self {
+        Self { threads: None, context: 4096, gpu_layers: 0, idle_unload_minutes: 15 }
     }
 }
 
@@ -260,6 +291,14 @@ pub struct ModelEntry {
     pub raw_format: Option<String>,
     /// Ask for a streamed answer where the API supports it.
     pub stream: Option<bool>,
+    /// Local engine: the GGUF file in `repo` to download.
+    pub file: Option<String>,
+    /// Local engine: the revision (branch, tag or commit) of `repo`.
+    pub revision: Option<String>,
+    /// Local engine: the expected sha256 of `file`.
+    pub sha256: Option<String>,
+    /// Local engine: a GGUF file on disk (nothing is downloaded).
+    pub path: Option<PathBuf>,
 }
 
 /// Where a configuration value came from, for error messages.
@@ -315,6 +354,8 @@ pub const ENV_KEYS: &[(&str, &str)] = &[
     // Later entries win: HF_TOKEN is the current name.
     ("HF_TOKEN", "hf.token"),
     ("CODEGENIE_HF_URL", "hf.url"),
+    ("HF_ENDPOINT", "hf.endpoint"),
+    ("HF_HUB_CACHE", "hf.cache"),
     ("CODEGENIE_MODEL", "model"),
     ("CODEGENIE_LOG", "log"),
 ];
@@ -344,12 +385,12 @@ impl Layers {
     /// Like [`Layers::from_process`] with a given environment (tests).
     pub fn from_env(env: impl Fn(&str) -> Option<String>) -> Self {
         let mut layers = Layers::default();
-        if let Some(path) = hf_token_file(&env) {
-            if let Ok(token) = std::fs::read_to_string(&path) {
-                let token = token.trim();
-                if !token.is_empty() {
-                    layers.push(Source::TokenFile(path), set_path(Value::Null, "hf.token", token.into()));
-                }
+        if let Some(path) = hf_token_file(&env)
+            && let Ok(token) = std::fs::read_to_string(&path)
+        {
+            let token = token.trim();
+            if !token.is_empty() {
+                layers.push(Source::TokenFile(path), set_path(Value::Null, "hf.token", token.into()));
             }
         }
         if let Some(path) = config_file(&env) {

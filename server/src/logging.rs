@@ -13,11 +13,19 @@ use tracing_subscriber::{EnvFilter, Layer, fmt};
 /// included; it is never allowed below `debug`, whatever the user's filter.
 const PROTOCOL_CAP: &str = "tower_lsp_server=debug";
 
+/// llama.cpp logs some 140 lines at `info` for each model it loads; they
+/// show at `warn` unless the filter names `llama-cpp-2` (their target) itself.
+const ENGINE_DEFAULT: &str = "llama-cpp-2=warn";
+
 /// The user's filter with the protocol cap appended (and any directive of
-/// theirs for the protocol library dropped).
+/// theirs for the protocol library dropped), and the engine's chatter at
+/// `warn` unless they asked for it.
 pub fn filter_directives(filter: &str) -> String {
     let mut parts: Vec<&str> =
         filter.split(',').map(str::trim).filter(|d| !d.is_empty() && !d.starts_with("tower_lsp_server")).collect();
+    if !parts.iter().any(|d| d.starts_with("llama-cpp-2")) {
+        parts.push(ENGINE_DEFAULT);
+    }
     parts.push(PROTOCOL_CAP);
     parts.join(",")
 }
@@ -52,10 +60,11 @@ mod tests {
 
     #[test]
     fn protocol_traces_are_capped() {
-        assert_eq!(filter_directives("trace"), "trace,tower_lsp_server=debug");
+        assert_eq!(filter_directives("trace"), "trace,llama-cpp-2=warn,tower_lsp_server=debug");
         assert_eq!(
             filter_directives("info, tower_lsp_server=trace ,codegenie=debug"),
-            "info,codegenie=debug,tower_lsp_server=debug"
+            "info,codegenie=debug,llama-cpp-2=warn,tower_lsp_server=debug"
         );
+        assert_eq!(filter_directives("info,llama-cpp-2=info"), "info,llama-cpp-2=info,tower_lsp_server=debug");
     }
 }

@@ -39,7 +39,10 @@ async fn generate_and_explain_over_stdio() {
         ("HF_TOKEN", TOKEN),
         ("CODEGENIE_LOG", "debug"),
     ]);
-    let settings = json!({"accounts": {"argon2": {"memory_kib": 1024, "iterations": 1, "parallelism": 1}}});
+    let settings = json!({
+        "accounts": {"argon2": {"memory_kib": 1024, "iterations": 1, "parallelism": 1}},
+        "models": codegenie_e2e::hosted_builtins(),
+    });
     client.initialize(json!({"codegenie": settings, "client": {"explanationNotification": true}}), &["utf-8"]).await;
     let user = json!({"email": "ada@example.com", "username": "ada", "password": "correct horse battery"});
     exec(&client, "codegenie.signup", user).await;
@@ -99,7 +102,10 @@ async fn a_refused_edit_is_inserted_again_over_stdio() {
         "window/showMessageRequest" => params["actions"][0].clone(),
         _ => Value::Null,
     }));
-    let settings = json!({"accounts": {"argon2": {"memory_kib": 1024, "iterations": 1, "parallelism": 1}}});
+    let settings = json!({
+        "accounts": {"argon2": {"memory_kib": 1024, "iterations": 1, "parallelism": 1}},
+        "models": codegenie_e2e::hosted_builtins(),
+    });
     client.initialize(json!({"codegenie": settings}), &["utf-8"]).await;
     let user = json!({"email": "ada@example.com", "username": "ada", "password": "correct horse battery"});
     exec(&client, "codegenie.signup", user).await;

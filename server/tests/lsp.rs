@@ -114,6 +114,7 @@ async fn code_actions_on_a_comment_offer_every_model() {
             "CodeGenie: Generate with gemma",
             "CodeGenie: Generate with stable-code",
             "CodeGenie: Generate with replit-code",
+            "CodeGenie: Generate with qwen-coder",
         ]
     );
     assert_eq!(
@@ -146,11 +147,11 @@ async fn code_actions_on_selections_and_plain_code() {
     assert_eq!(actions[0]["command"]["command"], "codegenie.explain");
     // A selection inside the comment: generate (every model) and explain.
     let actions = code_actions(&client, "file:///w/m.rs", range(1, 7, 1, 22), None).await;
-    assert_eq!(titles(&actions).len(), 6);
+    assert_eq!(titles(&actions).len(), 7);
     assert_eq!(titles(&actions).last().unwrap(), "CodeGenie: Explain selection");
     // A whitespace-only selection explains nothing (it is on the comment line, so generate stays).
     let actions = code_actions(&client, "file:///w/m.rs", range(1, 0, 1, 4), None).await;
-    assert_eq!(titles(&actions).len(), 5);
+    assert_eq!(titles(&actions).len(), 6);
     assert!(!titles(&actions).contains(&"CodeGenie: Explain selection".to_owned()));
     // Kind filters.
     let only_quickfix = code_actions(&client, "file:///w/m.rs", range(1, 7, 1, 22), Some(json!(["quickfix"]))).await;
@@ -159,7 +160,7 @@ async fn code_actions_on_selections_and_plain_code() {
         code_actions(&client, "file:///w/m.rs", range(1, 7, 1, 22), Some(json!(["refactor.codegenie.explain"]))).await;
     assert_eq!(titles(&only_explain), ["CodeGenie: Explain selection"]);
     let refactor = code_actions(&client, "file:///w/m.rs", range(1, 7, 1, 22), Some(json!(["refactor"]))).await;
-    assert_eq!(titles(&refactor).len(), 6);
+    assert_eq!(titles(&refactor).len(), 7);
     // Unknown documents: no actions, no error.
     assert_eq!(code_actions(&client, "file:///w/none.rs", range(0, 0, 0, 0), None).await, Value::Null);
 }
@@ -199,7 +200,7 @@ async fn utf8_positions_when_negotiated() {
         )
         .await;
     let actions = code_actions(&client, "file:///w/u.py", range(0, 16, 0, 16), None).await;
-    assert_eq!(titles(&actions).len(), 5, "{actions:#}");
+    assert_eq!(titles(&actions).len(), 6, "{actions:#}");
     // Byte 10 is inside '本': clamped to its start, inside the string.
     client
         .notify(
@@ -224,12 +225,20 @@ async fn commands_validate_and_fail_clearly() {
 
     let models = exec("codegenie.models", json!([{}])).await.unwrap();
     assert_eq!(models["default"], "deepseek-coder");
-    assert_eq!(models["models"].as_array().unwrap().len(), 5);
+    assert_eq!(models["models"].as_array().unwrap().len(), 6);
+    let first = &models["models"][0];
     assert_eq!(
-        models["models"][0],
-        json!({"id": "deepseek-coder", "name": "DeepSeek-Coder 1.3B Instruct",
-               "repo": "deepseek-ai/deepseek-coder-1.3b-instruct", "api": "hf-router", "url": null, "default": true})
+        (&first["id"], &first["engine"], &first["api"], &first["default"], &first["file"]),
+        (
+            &json!("deepseek-coder"),
+            &json!("local"),
+            &json!("local"),
+            &json!(true),
+            &json!("deepseek-coder-1.3b-instruct.Q4_K_M.gguf")
+        )
     );
+    assert!(first["size"].as_u64().is_some() && first["downloaded"].is_boolean(), "{first}");
+    assert_eq!((&models["models"][5]["id"], &models["models"][5]["engine"]), (&json!("qwen-coder"), &json!("hosted")));
     // No argument at all reads as {}.
     assert_eq!(exec("codegenie.models", json!([])).await.unwrap(), models);
 

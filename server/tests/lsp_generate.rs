@@ -42,6 +42,7 @@ async fn session_with(client_options: Value, signed_up: bool, capabilities: Valu
         "data_dir": data.path(),
         "hf": {"url": models.url(), "token": "hf_dummyTOKEN0123456789"},
         "accounts": {"argon2": {"memory_kib": 1024, "iterations": 1, "parallelism": 1}},
+        "models": codegenie_e2e::hosted_builtins(),
     });
     client.initialize_with(json!({"codegenie": settings, "client": client_options}), capabilities).await;
     let s = Session { client, models, data };

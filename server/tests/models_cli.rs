@@ -10,6 +10,11 @@ use serde_json::Value;
 const TOKEN: &str = "hf_cliTOKEN0123456789";
 
 async fn codegenie(home: &Path, env: &[(&str, &str)], args: &[&str], stdin: Option<&str>) -> Output {
+    // The built-ins run in-process by default; these tests serve them from
+    // the loopback model server.
+    let config = home.join("config").join("codegenie");
+    std::fs::create_dir_all(&config).unwrap();
+    std::fs::write(config.join("config.toml"), codegenie_e2e::hosted_builtins_toml()).unwrap();
     let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_codegenie"));
     cmd.args(args)
         .env_clear()
@@ -49,7 +54,9 @@ async fn generate_and_explain_for_every_model_and_api_form() {
     let target = format!("{}:3-5", source.display());
     for api in ["hf-router", "hf-inference", "tgi", "openai"] {
         let mut toml = String::new();
-        if api != "hf-router" {
+        if api == "hf-router" {
+            toml = codegenie_e2e::hosted_builtins_toml();
+        } else {
             for id in ["deepseek-coder", "phi-2", "gemma", "stable-code", "replit-code"] {
                 let model_url = if api == "hf-inference" { format!("{url}/models/{id}") } else { url.clone() };
                 toml.push_str(&format!("[models.{id}]\napi = \"{api}\"\nurl = \"{model_url}\"\n"));
@@ -102,13 +109,13 @@ async fn json_output_stdin_and_models() {
     let out = codegenie(home.path(), &env, &["--json", "models"], None).await;
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["default"], "gemma");
-    assert_eq!(v["models"].as_array().unwrap().len(), 5);
+    assert_eq!(v["models"].as_array().unwrap().len(), 6);
     assert_eq!(v["models"][2]["api"], "hf-router");
     assert_eq!(v["models"][2]["default"], true);
     let out = codegenie(home.path(), &env, &["models"], None).await;
     let listing = text(&out.stdout);
     assert!(listing.lines().any(|l| l.starts_with("* gemma")), "{listing}");
-    assert!(listing.lines().any(|l| l.starts_with("  phi-2") && l.contains("microsoft/phi-2")), "{listing}");
+    assert!(listing.lines().any(|l| l.starts_with("  phi-2") && l.contains("hosted: hf-router")), "{listing}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -163,7 +170,8 @@ async fn proxies_from_the_environment_are_used() {
 
     // NO_PROXY sends it direct, where nothing answers.
     let config = home.path().join("config.toml");
-    std::fs::write(&config, "[http]\nmax_retries = 0\nconnect_timeout_secs = 5\n").unwrap();
+    let toml = codegenie_e2e::hosted_builtins_toml() + "[http]\nmax_retries = 0\nconnect_timeout_secs = 5\n";
+    std::fs::write(&config, toml).unwrap();
     let config = config.to_str().unwrap().to_owned();
     let env: Vec<(&str, &str)> =
         env.iter().copied().chain([("NO_PROXY", "codegenie.invalid"), ("CODEGENIE_CONFIG", config.as_str())]).collect();

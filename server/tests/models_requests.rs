@@ -10,7 +10,7 @@ use pretty_assertions::assert_eq;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
-const DEEPSEEK_SYSTEM: &str = "You are an AI programming assistant, utilizing the DeepSeek Coder model, developed by DeepSeek Company, and you only answer questions related to computer science. For politically sensitive questions, security and privacy issues, and other non-computer science questions, you will refuse to answer.";
+const DEEPSEEK_SYSTEM: &str = "You are an AI programming assistant, utilizing the Deepseek Coder model, developed by Deepseek Company, and you only answer questions related to computer science. For politically sensitive questions, security and privacy issues, and other non-computer science questions, you will refuse to answer";
 
 /// Model id, repository, the instruction for "reverse a string" in Python,
 /// the whole plain prompt in the model's own format, stop sequences, max new
@@ -25,7 +25,7 @@ fn expected(id: &str) -> (&'static str, String, String, Vec<&'static str>, u32, 
                 "deepseek-ai/deepseek-coder-1.3b-instruct",
                 i.to_owned(),
                 format!("{DEEPSEEK_SYSTEM}\n### Instruction:\n{i}\n### Response:\n"),
-                vec!["<|EOT|>", "### Instruction:"],
+                vec!["<|EOT|>", "<｜end▁of▁sentence｜>", "### Instruction:"],
                 512,
                 Some(DEEPSEEK_SYSTEM),
             )

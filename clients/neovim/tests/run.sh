@@ -102,13 +102,18 @@ if [ -z "${CODEGENIE_TEST_HF_URL:-}" ] && [ -x "$model_server" ]; then
   CODEGENIE_TEST_HF_URL="http://127.0.0.1:$(cat "$port_file")"
   rm -f "$port_file"
 fi
-# A test model server is passed on explicitly.
-if [ -n "${CODEGENIE_TEST_HF_URL:-}" ]; then
-  export CODEGENIE_HF_URL=$CODEGENIE_TEST_HF_URL HF_TOKEN=test-token
-fi
-
 results=$(mktemp)
 scratch=$(mktemp -d)
+# A test model server is passed on explicitly. The built-in models run
+# in-process by default; here the test model server serves them as the
+# hosted router would.
+if [ -n "${CODEGENIE_TEST_HF_URL:-}" ]; then
+  export CODEGENIE_HF_URL=$CODEGENIE_TEST_HF_URL HF_TOKEN=test-token
+  export CODEGENIE_CONFIG="$scratch/codegenie.toml"
+  for id in deepseek-coder phi-2 gemma stable-code replit-code; do
+    printf '[models.%s]\napi = "hf-router"\n' "$id"
+  done >"$CODEGENIE_CONFIG"
+fi
 trap 'rm -rf "$scratch" "$results"; [ -z "$model_server_pid" ] || kill "$model_server_pid" 2>/dev/null' EXIT
 filter=${1:-}
 

@@ -66,6 +66,7 @@ test("a comment offers the default generate action and one per other model", fun
     "CodeGenie: Generate with gemma",
     "CodeGenie: Generate with stable-code",
     "CodeGenie: Generate with replit-code",
+    "CodeGenie: Generate with qwen-coder",
   }, titles)
   eq("codegenie.generate", actions[1].command.command)
   eq(nil, actions_mod.action_model(actions[1]))
@@ -165,9 +166,12 @@ test(":CodeGenie model picks from codegenie.models and the server's default foll
     return offered
   end, "vim.ui.select")
   vim.ui.select = original
-  eq(5, #offered)
+  eq(6, #offered)
   h.contains(offered[1], "deepseek-coder")
   h.contains(offered[1], "(default)")
+  -- The test server serves the built-ins as hosted models; the last is hosted anyway.
+  h.contains(offered[6], "qwen-coder")
+  h.contains(offered[6], "[hosted: hf-router]")
   h.wait(function()
     return h.exec_sync(client, "codegenie.models").default == "phi-2"
   end, "the server's default model to become phi-2")

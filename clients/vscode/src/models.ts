@@ -3,13 +3,8 @@
 // `workspace/didChangeConfiguration`.
 
 import * as vscode from "vscode";
+import { modelState, type ModelInfo } from "./modelState";
 import type { Server } from "./server";
-
-export interface ModelInfo {
-  readonly id: string;
-  readonly name?: string;
-  readonly repo?: string;
-}
 
 export interface ModelList {
   readonly models: readonly ModelInfo[];
@@ -24,7 +19,7 @@ export async function selectModel(server: Server): Promise<string | undefined> {
     description: [m.name && m.name !== m.id ? m.name : undefined, m.id === list.default ? "(default)" : undefined, m.id === current ? "$(check) current" : undefined]
       .filter(Boolean)
       .join(" "),
-    detail: m.repo,
+    detail: [modelState(m), m.repo].filter(Boolean).join(" — "),
   }));
   const pick = await vscode.window.showQuickPick(items, {
     title: "CodeGenie: Select Model",

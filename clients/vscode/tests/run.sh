@@ -180,6 +180,11 @@ if [ -x "$model_server" ]; then
   wait_port "$mport" 30
   model_server_url="http://127.0.0.1:$mport"
   cs_env+=("CODEGENIE_HF_URL=http://127.0.0.1:$mport" "HF_TOKEN=e2e-token")
+  # The built-in models run in-process by default; here the test model
+  # server serves them as the hosted router would.
+  for id in deepseek-coder phi-2 gemma stable-code replit-code; do
+    printf '[models.%s]\napi = "hf-router"\n' "$id"
+  done >"$work/codegenie.toml"
 fi
 
 port=$(free_port)

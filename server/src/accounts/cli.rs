@@ -252,23 +252,15 @@ pub fn doctor(loaded: &Loaded, json: bool) -> anyhow::Result<()> {
         )),
         Err(e) => checks.push(("mail".into(), false, e.to_string())),
     }
-    let token = settings.hf.token.as_ref().is_some_and(|t| !t.is_empty());
-    checks.push((
-        "models".into(),
-        token,
-        if token {
-            format!("Hugging Face token set; API at {}", settings.hf.url)
-        } else {
-            "no Hugging Face token: set HF_TOKEN (or `[hf] token` in the config file) for hosted models".into()
-        },
-    ));
+    checks.extend(crate::assist::cli::model_checks(settings));
     let ok = checks.iter().all(|c| c.1);
     if json {
         let list: Vec<Value> = checks.iter().map(|(n, ok, d)| json!({"check": n, "ok": ok, "detail": d})).collect();
         println!("{}", serde_json::to_string_pretty(&json!({"ok": ok, "checks": list}))?);
     } else {
+        let width = checks.iter().map(|c| c.0.chars().count()).max().unwrap_or(0);
         for (name, ok, detail) in &checks {
-            println!("{} {name:<7} {detail}", if *ok { "ok  " } else { "FAIL" });
+            println!("{} {name:<width$} {detail}", if *ok { "ok  " } else { "FAIL" });
         }
     }
     if ok { Ok(()) } else { bail!("some checks failed") }

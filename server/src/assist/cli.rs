@@ -9,10 +9,10 @@ use anyhow::{Context, bail};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
-use super::{Answer, Assistant, Event, ExplainRequest, GenerateRequest, Progress, models_json};
+use super::{Answer, Assistant, Event, ExplainRequest, GenerateRequest, Progress, model_rows, models_json};
 use crate::cli::{ExplainArgs, GenerateArgs};
 use crate::config::Settings;
-use crate::models::{ModelError, Registry};
+use crate::models::ModelError;
 
 /// The language `generate` writes when `--language` is not given.
 pub const DEFAULT_LANGUAGE: &str = "python";
@@ -61,25 +61,216 @@ pub fn explain(settings: &Settings, args: &ExplainArgs, json: bool) -> anyhow::R
     print_answer(&answer, "explanation", json)
 }
 
-/// `codegenie models`: the models, the default marked.
+/// `codegenie models`: the models, the default marked, with their engine,
+/// size and whether their file is downloaded.
 pub fn models(settings: &Settings, json: bool) -> anyhow::Result<()> {
-    let (registry, problems) = Registry::from_settings(settings);
+    let (assistant, problems) = Assistant::new(settings)?;
     for p in &problems {
         tracing::warn!("{p}");
     }
+    let registry = assistant.registry();
     let mut out = std::io::stdout().lock();
     if json {
-        let value = models_json(&registry);
+        let value = models_json(registry, Some(assistant.downloader()));
         writeln!(out, "{}", serde_json::to_string_pretty(&value)?)?;
         return Ok(());
     }
-    for m in registry.all() {
-        let mark = if m.id == registry.default_id() { "*" } else { " " };
-        let place = m.url.as_deref().unwrap_or("");
-        let line = format!("{mark} {:<16} {:<30} {:<42} {:<12} {place}", m.id, m.name, m.repo, m.api);
+    let rows = model_rows(registry, Some(assistant.downloader()));
+    let id_w = rows.iter().map(|r| r.id.chars().count()).max().unwrap_or(0).max(2);
+    let name_w = rows.iter().map(|r| r.name.chars().count()).max().unwrap_or(0).max(4);
+    let header = format!("  {:<id_w$} {:<name_w$} {:<18} {:>9}  STATE", "ID", "NAME", "ENGINE", "SIZE");
+    writeln!(out, "{header}")?;
+    for row in rows {
+        let mark = if row.default { "*" } else { " " };
+        let engine = match row.engine {
+            "local" => "local (llama.cpp)".to_owned(),
+            _ => format!("hosted: {}", row.api),
+        };
+        let size = row.size.map(megabytes).unwrap_or_else(|| "-".to_owned());
+        let state = match (row.downloaded, &row.url) {
+            (Some(true), _) => format!("downloaded: {}", row.path.unwrap_or_default()),
+            (Some(false), _) if settings.models.get(&row.id).is_some_and(|m| m.path.is_some()) => {
+                format!("missing: {}", row.file.unwrap_or_default())
+            }
+            (Some(false), _) => format!("not downloaded (`codegenie models pull {}`)", row.id),
+            (None, Some(url)) => url.clone(),
+            (None, None) => settings.hf.url.clone(),
+        };
+        let line = format!("{mark} {:<id_w$} {:<name_w$} {:<18} {size:>9}  {state}", row.id, row.name, engine);
         writeln!(out, "{}", line.trim_end())?;
     }
     Ok(())
+}
+
+/// `codegenie doctor`'s lines on the models: the engine, the download
+/// cache, the hosted API and each model's state, as (check, ok, detail).
+pub fn model_checks(settings: &Settings) -> Vec<(String, bool, String)> {
+    let mut checks = Vec::new();
+    let info = crate::models::local::EngineInfo::new(&settings.local);
+    checks.push((
+        "engine".to_owned(),
+        true,
+        format!(
+            "{}: {} threads, context {} tokens, GPU back end: {}, GPU layers {}",
+            info.engine, info.threads, info.context, info.gpu_backend, info.gpu_layers
+        ),
+    ));
+    let assistant = match Assistant::new(settings) {
+        Ok((assistant, _)) => assistant,
+        Err(e) => {
+            checks.push(("models".to_owned(), false, e.to_string()));
+            return checks;
+        }
+    };
+    let cache = &assistant.downloader().hub().cache_dir;
+    let (cache_ok, cache_detail) = match free_space(cache) {
+        Some(free) => (true, format!("download cache {} ({} free)", cache.display(), gigabytes(free))),
+        None => (true, format!("download cache {} (free space unknown)", cache.display())),
+    };
+    checks.push(("cache".to_owned(), cache_ok, cache_detail));
+    let token = settings.hf.token.as_ref().is_some_and(|t| !t.is_empty());
+    let rows = model_rows(assistant.registry(), Some(assistant.downloader()));
+    let default_hosted = rows.iter().any(|r| r.default && r.engine == "hosted" && r.url.is_none());
+    checks.push((
+        "hosted".to_owned(),
+        token || !default_hosted,
+        if token {
+            format!("Hugging Face token set; hosted models at {}", settings.hf.url)
+        } else {
+            "no Hugging Face token: hosted models need HF_TOKEN (or `[hf] token` in the config file); local models \
+             need none"
+                .to_owned()
+        },
+    ));
+    for row in rows {
+        let (ok, detail) = match row.downloaded {
+            Some(true) => (true, format!("local, ready: {}", row.path.unwrap_or_default())),
+            Some(false) if row.repo.is_empty() || settings.models.get(&row.id).is_some_and(|m| m.path.is_some()) => {
+                (false, format!("local, file missing: {}", row.file.unwrap_or_default()))
+            }
+            Some(false) => (
+                true,
+                format!(
+                    "local, not downloaded yet ({}; downloaded on first use or by `codegenie models pull {}`)",
+                    row.size.map(megabytes).unwrap_or_else(|| "size unknown".to_owned()),
+                    row.id
+                ),
+            ),
+            None => (true, format!("hosted ({}) at {}", row.api, row.url.as_deref().unwrap_or(&settings.hf.url))),
+        };
+        let mark = if row.default { " (default)" } else { "" };
+        checks.push((format!("model {}{mark}", row.id), ok, detail));
+    }
+    checks
+}
+
+fn gigabytes(bytes: u64) -> String {
+    format!("{:.1} GB", bytes as f64 / 1e9)
+}
+
+/// Free bytes on the file system holding `dir` (or its nearest existing parent).
+fn free_space(dir: &Path) -> Option<u64> {
+    let existing = dir.ancestors().find(|p| p.exists())?;
+    fs_free(existing)
+}
+
+#[cfg(unix)]
+fn fs_free(path: &Path) -> Option<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
+    let mut stat: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: `c` is a valid NUL-terminated path and `stat` a writable struct.
+    if unsafe { libc::statvfs(c.as_ptr(), &mut stat) } != 0 {
+        return None;
+    }
+    #[allow(clippy::unnecessary_cast)]
+    Some(stat.f_bavail as u64 * stat.f_frsize as u64)
+}
+
+#[cfg(not(unix))]
+fn fs_free(_: &Path) -> Option<u64> {
+    None
+}
+
+fn megabytes(bytes: u64) -> String {
+    format!("{} MB", bytes.div_ceil(1_000_000))
+}
+
+/// `codegenie models pull [ID]`: download a local model's file, with a
+/// progress bar on a terminal and JSON lines otherwise (or with `--json`).
+pub fn pull(settings: &Settings, id: Option<&str>, json: bool) -> anyhow::Result<()> {
+    let (assistant, problems) = Assistant::new(settings)?;
+    for p in &problems {
+        tracing::warn!("{p}");
+    }
+    let spec = assistant.registry().resolve(id)?.clone();
+    if spec.api != crate::models::ApiForm::Local {
+        bail!(
+            "model `{}` is hosted ({}); there is nothing to download (set `api = \"local\"` and `file` under \
+             `[models.{}]` to run a GGUF in-process)",
+            spec.id,
+            spec.api,
+            spec.id
+        );
+    }
+    let bar = !json && std::io::stderr().is_terminal();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let path = rt.block_on(async {
+        let cancel = cancel_on_ctrl_c();
+        let (progress, mut events) = Progress::channel();
+        let reporter = tokio::spawn(async move {
+            let started = std::time::Instant::now();
+            while let Some(event) = events.recv().await {
+                let Event::Downloading { model, done_bytes, total_bytes } = event else { continue };
+                if bar {
+                    eprint!("\r\x1b[K{}", progress_bar(&model, done_bytes, total_bytes, started.elapsed()));
+                } else {
+                    let line = json!({"event": "progress", "model": model, "doneBytes": done_bytes, "totalBytes": total_bytes});
+                    println!("{line}");
+                }
+            }
+        });
+        let result = assistant.model_path(&spec, &progress, &cancel).await;
+        drop(progress);
+        let _ = reporter.await;
+        if bar {
+            eprintln!();
+        }
+        result
+    })?;
+    let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+    if bar {
+        println!("{}: {} ({})", spec.id, path.display(), megabytes(size));
+    } else {
+        println!("{}", json!({"event": "done", "model": spec.id, "path": path, "bytes": size}));
+    }
+    Ok(())
+}
+
+/// `deepseek-coder [#########-----------]  312 / 870 MB  11.2 MB/s`
+fn progress_bar(model: &str, done: u64, total: Option<u64>, elapsed: std::time::Duration) -> String {
+    const WIDTH: u64 = 24;
+    let rate = done as f64 / elapsed.as_secs_f64().max(0.001) / 1e6;
+    match total.filter(|t| *t > 0) {
+        Some(total) => {
+            let filled = (done.min(total) * WIDTH / total) as usize;
+            let bar = format!("{}{}", "#".repeat(filled), "-".repeat(WIDTH as usize - filled));
+            format!("{model} [{bar}] {} / {}  {rate:.1} MB/s", done / 1_000_000, megabytes(total))
+        }
+        None => format!("{model} {}  {rate:.1} MB/s", megabytes(done)),
+    }
+}
+
+/// A token cancelled by Ctrl-C.
+fn cancel_on_ctrl_c() -> CancellationToken {
+    let cancel = CancellationToken::new();
+    let on_signal = cancel.clone();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            on_signal.cancel();
+        }
+    });
+    cancel
 }
 
 fn run<F, Fut>(settings: &Settings, f: F) -> anyhow::Result<Answer>
@@ -93,13 +284,7 @@ where
     }
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     rt.block_on(async move {
-        let cancel = CancellationToken::new();
-        let on_signal = cancel.clone();
-        tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                on_signal.cancel();
-            }
-        });
+        let cancel = cancel_on_ctrl_c();
         let (progress, mut events) = Progress::channel();
         let show = std::io::stderr().is_terminal();
         let reporter = tokio::spawn(async move {
@@ -126,6 +311,10 @@ fn report(event: &Event) {
         Event::Retrying { retry, max_retries, delay_ms, reason } => {
             format!("{reason}; retry {retry} of {max_retries} in {:.1} s…", *delay_ms as f64 / 1000.0)
         }
+        Event::Downloading { model, done_bytes, total_bytes } => {
+            Event::download_message(model, *done_bytes, *total_bytes)
+        }
+        Event::LoadingModel { model } => format!("loading {model} into memory…"),
         Event::Streaming { chars, .. } => format!("receiving: {chars} characters"),
         Event::Done { .. } => return,
     };

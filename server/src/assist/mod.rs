@@ -16,8 +16,10 @@ use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{Problem, Settings};
+use crate::models::download::{Downloader, HubSettings};
+use crate::models::local::{LocalEngine, Sampling};
 use crate::models::postprocess::{self, CodeTarget};
-use crate::models::{Call, Endpoint, ModelClient, ModelError, ModelSpec, Registry, Task};
+use crate::models::{ApiForm, Call, Endpoint, ModelClient, ModelError, ModelSpec, Registry, Task};
 
 pub use crate::models::{Event, Progress};
 
@@ -68,6 +70,8 @@ pub struct Assistant {
     settings: Settings,
     registry: Arc<Registry>,
     client: ModelClient,
+    local: LocalEngine,
+    downloader: Arc<Downloader>,
 }
 
 impl Assistant {
@@ -87,7 +91,18 @@ impl Assistant {
     /// An assistant sharing a registry already built from these settings
     /// and an existing HTTP client.
     pub fn from_parts(settings: &Settings, registry: Arc<Registry>, client: ModelClient) -> Self {
-        Self { settings: settings.clone(), registry, client }
+        let downloader = Arc::new(Downloader::new(client.http().clone(), hub_settings(settings)));
+        Self { settings: settings.clone(), registry, client, local: LocalEngine::shared(), downloader }
+    }
+
+    /// The same assistant running local models on another engine.
+    pub fn with_engine(mut self, engine: LocalEngine) -> Self {
+        self.local = engine;
+        self
+    }
+
+    pub fn downloader(&self) -> &Downloader {
+        &self.downloader
     }
 
     pub fn registry(&self) -> &Registry {
@@ -102,6 +117,64 @@ impl Assistant {
     /// diagnostics and tests).
     pub fn prepare_generate(&self, req: &GenerateRequest) -> Result<(ModelSpec, Call), ModelError> {
         self.prepare(req.model.as_deref(), Task::Generate, &req.language, &req.prompt)
+    }
+
+    /// Ask the model: the spec, its raw answer and the prompt that was sent.
+    async fn ask(
+        &self,
+        model: Option<&str>,
+        task: Task,
+        language: &str,
+        text: &str,
+        progress: &Progress,
+        cancel: &CancellationToken,
+    ) -> Result<(ModelSpec, String, String), ModelError> {
+        let spec = self.registry.resolve(model)?.clone();
+        if spec.api == ApiForm::Local {
+            let instruction = spec.instruction(task, language, text);
+            progress.emit(Event::Waiting { model: spec.id.clone(), attempt: 1 });
+            let path = self.model_path(&spec, progress, cancel).await?;
+            let sampling = Sampling {
+                max_new_tokens: spec.max_new_tokens,
+                temperature: spec.temperature,
+                top_p: spec.top_p,
+                stop: &spec.stop,
+                ignore_eog: false,
+            };
+            let prompt = spec.local_prompt(&instruction);
+            let out = self.local.run(&spec.id, path, prompt, &self.settings.local, sampling, progress, cancel).await?;
+            return Ok((spec, out.text, instruction));
+        }
+        let (spec, call) = self.prepare(model, task, language, text)?;
+        let raw = self.client.run(&call, progress, cancel).await?;
+        let sent = call.prompt().to_owned();
+        Ok((spec, raw, sent))
+    }
+
+    /// The GGUF file of a local model: its `path`, the cached download, or
+    /// a download now (with progress; cancellable, resumed next time).
+    pub async fn model_path(
+        &self,
+        spec: &ModelSpec,
+        progress: &Progress,
+        cancel: &CancellationToken,
+    ) -> Result<std::path::PathBuf, ModelError> {
+        if let Some(path) = &spec.path {
+            return Ok(expand_home(path));
+        }
+        let file = spec.model_file().ok_or_else(|| ModelError::NoModelFile { model: spec.id.clone() })?;
+        if let Some(path) = self.downloader.cached(&file) {
+            return Ok(path);
+        }
+        tracing::info!(model = %spec.id, repo = %file.repo, file = %file.file, "downloading a model file");
+        let model = spec.id.clone();
+        let report = |done: u64, total: Option<u64>| {
+            progress.emit(Event::Downloading { model: model.clone(), done_bytes: done, total_bytes: total });
+        };
+        self.downloader.fetch(&file, &report, cancel).await.map_err(|e| match e {
+            crate::models::download::DownloadError::Cancelled => ModelError::Cancelled,
+            e => ModelError::Download { model: spec.id.clone(), kind: e.kind(), message: e.to_string() },
+        })
     }
 
     fn prepare(
@@ -126,13 +199,13 @@ impl Assistant {
         cancel: &CancellationToken,
     ) -> Result<Answer, ModelError> {
         let started = Instant::now();
-        let (spec, call) = self.prepare_generate(req)?;
-        let raw = self.client.run(&call, progress, cancel).await?;
+        let (spec, raw, sent) =
+            self.ask(req.model.as_deref(), Task::Generate, &req.language, &req.prompt, progress, cancel).await?;
         let target = CodeTarget {
             language: &req.language,
             indent: &req.indent,
             stop: &spec.stop,
-            sent_prompt: call.prompt(),
+            sent_prompt: &sent,
             request: &req.prompt,
         };
         let text = postprocess::code(&raw, &target)?;
@@ -148,30 +221,94 @@ impl Assistant {
         cancel: &CancellationToken,
     ) -> Result<Answer, ModelError> {
         let started = Instant::now();
-        let (spec, call) = self.prepare(req.model.as_deref(), Task::Explain, &req.language, &req.code)?;
-        let raw = self.client.run(&call, progress, cancel).await?;
-        let text = postprocess::explanation(&raw, &spec.stop, call.prompt(), &req.language)?;
+        let (spec, raw, sent) =
+            self.ask(req.model.as_deref(), Task::Explain, &req.language, &req.code, progress, cancel).await?;
+        let text = postprocess::explanation(&raw, &spec.stop, &sent, &req.language)?;
         tracing::debug!(model = %spec.id, chars = text.len(), ms = started.elapsed().as_millis() as u64, "explained code");
         Ok(Answer { model: spec.id, text, raw, elapsed: started.elapsed() })
     }
 }
 
-/// `{models: [{id, name, repo, api, url, default}], default}`, the shape of
-/// the `codegenie.models` command too.
-pub fn models_json(registry: &Registry) -> serde_json::Value {
-    let models: Vec<_> = registry
+/// Where model files come from and go to: `hf.endpoint` (`HF_ENDPOINT`),
+/// `hf.cache` (`HF_HUB_CACHE`) else the standard Hugging Face cache, and the
+/// Hugging Face token for gated models.
+pub fn hub_settings(settings: &Settings) -> HubSettings {
+    let mut hub = HubSettings::from_env(&|k| std::env::var(k).ok(), settings.hf.token.clone());
+    hub.endpoint = settings.hf.endpoint.trim().trim_end_matches('/').to_owned();
+    if let Some(cache) = &settings.hf.cache {
+        hub.cache_dir = expand_home(cache);
+    }
+    hub
+}
+
+/// `~/x` → `$HOME/x`; other paths as they are.
+fn expand_home(path: &std::path::Path) -> std::path::PathBuf {
+    match (path.strip_prefix("~"), std::env::var_os("HOME")) {
+        (Ok(rest), Some(home)) => std::path::PathBuf::from(home).join(rest),
+        _ => path.to_path_buf(),
+    }
+}
+
+/// What the user sees of one model: `codegenie models`, the
+/// `codegenie.models` command and `codegenie doctor` show these.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ModelRow {
+    pub id: String,
+    pub name: String,
+    pub repo: String,
+    pub api: ApiForm,
+    /// `local` (in-process) or `hosted`.
+    pub engine: &'static str,
+    pub url: Option<String>,
+    pub default: bool,
+    /// Local models: the GGUF file (a path on disk, or the file in `repo`).
+    pub file: Option<String>,
+    /// Local models: the file's size in bytes (on disk, else as listed).
+    pub size: Option<u64>,
+    /// Local models: whether the file is on disk.
+    pub downloaded: Option<bool>,
+    /// Local models: where the file is, once it is on disk.
+    pub path: Option<String>,
+}
+
+/// One row per model, in registry order. Looks at the disk, never the network.
+pub fn model_rows(registry: &Registry, downloader: Option<&Downloader>) -> Vec<ModelRow> {
+    registry
         .all()
         .iter()
         .map(|m| {
-            json!({
-                "id": m.id,
-                "name": m.name,
-                "repo": m.repo,
-                "api": m.api,
-                "url": m.url,
-                "default": m.id == registry.default_id(),
-            })
+            let local = m.api == ApiForm::Local;
+            let on_disk = match (&m.path, m.model_file(), downloader) {
+                _ if !local => None,
+                (Some(path), _, _) => Some(expand_home(path)).filter(|p| p.is_file()),
+                (None, Some(file), Some(d)) => d.cached(&file),
+                _ => None,
+            };
+            let size = on_disk.as_ref().and_then(|p| std::fs::metadata(p).ok()).map(|md| md.len()).or(m.size);
+            ModelRow {
+                id: m.id.clone(),
+                name: m.name.clone(),
+                repo: m.repo.clone(),
+                api: m.api,
+                engine: if local { "local" } else { "hosted" },
+                url: m.url.clone(),
+                default: m.id == registry.default_id(),
+                file: if local {
+                    m.path.as_ref().map(|p| p.display().to_string()).or_else(|| m.file.clone())
+                } else {
+                    None
+                },
+                size: size.filter(|_| local),
+                downloaded: local.then_some(on_disk.is_some()),
+                path: on_disk.map(|p| p.display().to_string()),
+            }
         })
-        .collect();
-    json!({"models": models, "default": registry.default_id()})
+        .collect()
+}
+
+/// `{models: [ModelRow…], default}`, the shape of the `codegenie.models`
+/// command too.
+pub fn models_json(registry: &Registry, downloader: Option<&Downloader>) -> serde_json::Value {
+    json!({"models": model_rows(registry, downloader), "default": registry.default_id()})
 }

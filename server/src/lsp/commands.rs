@@ -96,5 +96,6 @@ fn parse<T: serde::de::DeserializeOwned>(command: &str, arg: Value, shape: &str)
 }
 
 fn models(server: &Server) -> Value {
-    crate::assist::models_json(&server.config().registry)
+    let config = server.config();
+    crate::assist::models_json(&config.registry, config.assistant.as_ref().map(|a| a.downloader()))
 }

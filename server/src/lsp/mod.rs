@@ -135,10 +135,10 @@ impl Server {
                 doc.version
             )));
         }
-        if let Some(model) = &target.model {
-            if let Err(e) = self.config().registry.resolve(Some(model)) {
-                return Err(commands::invalid(format!("{e}. Add your own under [models.{model}] in the config file")));
-            }
+        if let Some(model) = &target.model
+            && let Err(e) = self.config().registry.resolve(Some(model))
+        {
+            return Err(commands::invalid(format!("{e}. Add your own under [models.{model}] in the config file")));
         }
         Ok(doc)
     }

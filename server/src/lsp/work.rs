@@ -596,12 +596,19 @@ impl Reporter {
             Event::Waiting { attempt, .. } => format!("waiting… (attempt {attempt})"),
             Event::Loading { remaining_secs, .. } => format!("model loading, ~{remaining_secs}s"),
             Event::Retrying { retry, max_retries, .. } => format!("retrying… ({retry}/{max_retries})"),
-            Event::Streaming { chars, .. } => {
+            Event::LoadingModel { model } => format!("loading {model} into memory…"),
+            Event::Streaming { .. } | Event::Downloading { .. } => {
                 if self.last_stream.is_some_and(|t| t.elapsed() < THROTTLE) {
                     return;
                 }
                 self.last_stream = Some(Instant::now());
-                format!("streaming, {chars} chars")
+                match event {
+                    Event::Downloading { model, done_bytes, total_bytes } => {
+                        Event::download_message(model, *done_bytes, *total_bytes)
+                    }
+                    Event::Streaming { chars, .. } => format!("streaming, {chars} chars"),
+                    _ => return,
+                }
             }
             Event::Done { .. } => return,
         };

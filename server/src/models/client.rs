@@ -41,10 +41,28 @@ pub enum Event {
     /// partial text streamed so far is void: the answer starts over.
     #[serde(rename_all = "camelCase")]
     Retrying { retry: u32, max_retries: u32, delay_ms: u64, reason: String },
+    /// The model's file is being downloaded (the local engine, first use).
+    #[serde(rename_all = "camelCase")]
+    Downloading { model: String, done_bytes: u64, total_bytes: Option<u64> },
+    /// The model is being loaded into memory (the local engine).
+    #[serde(rename_all = "camelCase")]
+    LoadingModel { model: String },
     /// More of the answer arrived: `delta` is the new text, `chars` the total.
     Streaming { chars: usize, delta: String },
     /// The answer is complete.
     Done { chars: usize },
+}
+
+impl Event {
+    /// `downloading deepseek-coder: 312 / 870 MB` (or `312 MB` when the size
+    /// is unknown), for progress reports.
+    pub fn download_message(model: &str, done_bytes: u64, total_bytes: Option<u64>) -> String {
+        let mb = |b: u64| b / 1_000_000;
+        match total_bytes {
+            Some(total) => format!("downloading {model}: {} / {} MB", mb(done_bytes), mb(total)),
+            None => format!("downloading {model}: {} MB", mb(done_bytes)),
+        }
+    }
 }
 
 /// Where progress events go. Cheap to clone; sending never blocks and a
@@ -196,6 +214,11 @@ impl ModelClient {
     pub fn with_request_timeout(mut self, timeout: Duration) -> Self {
         self.request_timeout = timeout;
         self
+    }
+
+    /// The underlying HTTP client (downloads share its connections).
+    pub fn http(&self) -> &reqwest::Client {
+        &self.http
     }
 
     pub fn policy(&self) -> &RetryPolicy {
@@ -497,7 +520,9 @@ impl ModelClient {
                 Failure::Loading(estimated)
             }
             400..=499
-                if lower.contains("not supported")
+                if value.as_ref().and_then(|v| v.pointer("/error/code")).and_then(Value::as_str)
+                    == Some("model_not_supported")
+                    || lower.contains("not supported")
                     || lower.contains("not found")
                     || lower.contains("does not exist")
                     || lower.contains("no provider") =>

@@ -31,6 +31,9 @@ pub struct Endpoint {
 
 impl Endpoint {
     pub fn resolve(spec: &ModelSpec, hf: &HfSettings) -> Result<Self, ModelError> {
+        if spec.api == ApiForm::Local {
+            return Err(ModelError::Engine(format!("model `{}` runs in-process and has no endpoint", spec.id)));
+        }
         let own_url = spec.url.as_deref().map(str::trim).filter(|u| !u.is_empty());
         let base_raw = own_url.unwrap_or(hf.url.trim());
         let bad_url = || ModelError::BadUrl { model: spec.id.clone(), url: base_raw.to_owned() };
@@ -68,7 +71,8 @@ impl Endpoint {
                 };
                 (u.clone(), u, false, false)
             }
-            ApiForm::Tgi => {
+            // Returned above; listed so a new form is not forgotten here.
+            ApiForm::Local | ApiForm::Tgi => {
                 let root = base.trim_end_matches("/generate_stream").trim_end_matches("/generate");
                 (format!("{root}/generate"), format!("{root}/generate_stream"), true, false)
             }
@@ -110,12 +114,21 @@ mod tests {
     use crate::config::Settings;
     use crate::models::Registry;
 
+    /// A built-in model switched to the hosted router.
     fn spec(id: &str) -> ModelSpec {
-        Registry::from_settings(&Settings::default()).0.get(id).unwrap().clone()
+        let mut s = Settings::default();
+        s.models.insert(id.into(), crate::config::ModelEntry { api: Some("hf-router".into()), ..Default::default() });
+        Registry::from_settings(&s).0.get(id).unwrap().clone()
     }
 
     fn hf(token: Option<&str>) -> HfSettings {
-        HfSettings { token: token.map(Secret::new), url: "https://router.huggingface.co/".into() }
+        HfSettings { token: token.map(Secret::new), url: "https://router.huggingface.co/".into(), ..Default::default() }
+    }
+
+    #[test]
+    fn local_models_have_no_endpoint() {
+        let local = Registry::from_settings(&Settings::default()).0.get("gemma").unwrap().clone();
+        assert!(matches!(Endpoint::resolve(&local, &hf(Some("t"))), Err(ModelError::Engine(_))));
     }
 
     #[test]

@@ -30,11 +30,41 @@ pub enum ModelError {
     Forbidden { repo: String, endpoint: String, detail: String },
 
     #[error(
-        "`{repo}` is not served by {endpoint}{detail}: deploy it on a Hugging Face Inference Endpoint or run it \
-         locally (TGI, Ollama, vLLM, llama.cpp) and set `url` and `api` under `[models.{model}]` in the config file, \
-         or choose another model"
+        "`{repo}` is not served by any provider of {endpoint}{detail}: run it in-process with the local engine (set \
+         `api = \"local\"` under `[models.{model}]` and run `codegenie models pull {model}`), point `url` and `api` at \
+         your own server (an Inference Endpoint, TGI, Ollama, vLLM, llama.cpp), or choose another model"
     )]
     NotServed { model: String, repo: String, endpoint: String, detail: String },
+
+    #[error(
+        "model `{model}` has no file to run: give `path` (a GGUF file on disk) or `repo` and `file` (a GGUF on \
+         Hugging Face) under `[models.{model}]` in the config file"
+    )]
+    NoModelFile { model: String },
+
+    #[error("the model file of `{model}` could not be downloaded: {message}")]
+    Download { model: String, kind: &'static str, message: String },
+
+    #[error("cannot load model `{model}` from {path}: {reason}")]
+    LoadFailed { model: String, path: String, reason: String },
+
+    #[error(
+        "not enough memory to load model `{model}`: it needs about {needed_mb} MB and {available_mb} MB are \
+         available; close other programs, or choose a smaller model"
+    )]
+    NotEnoughMemory { model: String, needed_mb: u64, available_mb: u64 },
+
+    #[error(
+        "the prompt is {tokens} tokens, more than the model's context of {context} tokens; select less code or raise \
+         `local.context`"
+    )]
+    PromptTooLong { tokens: usize, context: usize },
+
+    #[error("the model's GGUF file has no chat template; set `raw_format` (its prompt format) for this model")]
+    NoChatTemplate,
+
+    #[error("{0}")]
+    Engine(String),
 
     #[error(
         "model `{model}` is still loading on {endpoint} after waiting {waited_secs} s; try again in a minute or raise \
@@ -111,6 +141,13 @@ impl ModelError {
             ModelError::StreamBroken { .. } => "stream_broken",
             ModelError::BadUrl { .. } => "bad_url",
             ModelError::Client(_) => "client",
+            ModelError::NoModelFile { .. } => "no_model_file",
+            ModelError::Download { kind, .. } => kind,
+            ModelError::LoadFailed { .. } => "load_failed",
+            ModelError::NotEnoughMemory { .. } => "not_enough_memory",
+            ModelError::PromptTooLong { .. } => "prompt_too_long",
+            ModelError::NoChatTemplate => "no_chat_template",
+            ModelError::Engine(_) => "engine",
             ModelError::Cancelled => "cancelled",
             ModelError::NoCode => "no_code",
             ModelError::NoExplanation => "no_explanation",
@@ -190,6 +227,12 @@ mod tests {
         };
         let text = e.to_string();
         assert!(text.contains("Inference Endpoint") && text.contains("Ollama") && text.contains("[models.phi-2]"));
+        assert!(
+            text.contains("any provider")
+                && text.contains("api = \"local\"")
+                && text.contains("codegenie models pull phi-2"),
+            "{text}"
+        );
         assert_eq!(ModelError::NoCode.to_string(), "the model returned no code");
     }
 }

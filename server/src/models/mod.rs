@@ -10,8 +10,10 @@
 //! - [`postprocess`]: code out of markdown, cut at stop tokens, re-indented.
 
 pub mod client;
+pub mod download;
 pub mod endpoint;
 pub mod error;
+pub mod local;
 pub mod postprocess;
 mod sse;
 pub mod wire;
@@ -45,10 +47,14 @@ pub enum ApiForm {
     /// `/v1/chat/completions` or `/v1/completions`.
     #[serde(rename = "openai")]
     OpenAi,
+    /// The in-process engine (llama.cpp) running a GGUF file.
+    #[serde(rename = "local")]
+    Local,
 }
 
 impl ApiForm {
-    pub const ALL: [ApiForm; 4] = [ApiForm::HfRouter, ApiForm::HfInference, ApiForm::Tgi, ApiForm::OpenAi];
+    pub const ALL: [ApiForm; 5] =
+        [ApiForm::HfRouter, ApiForm::HfInference, ApiForm::Tgi, ApiForm::OpenAi, ApiForm::Local];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -56,6 +62,7 @@ impl ApiForm {
             ApiForm::HfInference => "hf-inference",
             ApiForm::Tgi => "tgi",
             ApiForm::OpenAi => "openai",
+            ApiForm::Local => "local",
         }
     }
 
@@ -115,10 +122,32 @@ pub struct ModelSpec {
     /// Ask for a streamed answer where the API supports it.
     #[serde(default = "yes")]
     pub stream: bool,
+    /// Local engine: the GGUF file in `repo` (downloaded on first use).
+    #[serde(default)]
+    pub file: Option<String>,
+    /// Local engine: the revision of `repo` the file is taken from.
+    #[serde(default = "main_revision")]
+    pub revision: String,
+    /// Local engine: the sha256 the downloaded file must have.
+    #[serde(default)]
+    pub sha256: Option<String>,
+    /// Local engine: a GGUF file on disk; nothing is downloaded.
+    #[serde(default)]
+    pub path: Option<std::path::PathBuf>,
+    /// Local engine: the size of `file` in bytes, shown before it is downloaded.
+    #[serde(default)]
+    pub size: Option<u64>,
+    /// The original model repository: the `repo` used when a local model is
+    /// switched to a hosted API without naming one.
+    #[serde(default)]
+    pub hosted_repo: Option<String>,
 }
 
 fn yes() -> bool {
     true
+}
+fn main_revision() -> String {
+    "main".to_owned()
 }
 fn instruction_only() -> String {
     "{instruction}".to_owned()
@@ -161,14 +190,52 @@ impl ModelSpec {
         }
     }
 
+    /// The prompt for the local engine: the model's own turn format where it
+    /// has one (`raw_format`), else the chat template embedded in its GGUF
+    /// file (chat models), else the instruction alone (base models).
+    pub fn local_prompt(&self, instruction: &str) -> local::LocalPrompt {
+        match self.raw_format.split_once("{instruction}") {
+            Some((before, after)) if !(before.is_empty() && after.is_empty() && self.chat) => local::LocalPrompt::Raw {
+                before: before.to_owned(),
+                user: instruction.to_owned(),
+                after: after.to_owned(),
+            },
+            Some(_) => local::LocalPrompt::Chat { system: self.system.clone(), user: instruction.to_owned() },
+            None => local::LocalPrompt::Raw {
+                before: self.raw_format.clone(),
+                user: instruction.to_owned(),
+                after: String::new(),
+            },
+        }
+    }
+
+    /// The model's GGUF file in a Hugging Face repository, when it has one.
+    pub fn model_file(&self) -> Option<download::ModelFile> {
+        let file = self.file.as_deref()?;
+        Some(download::ModelFile {
+            repo: self.repo.clone(),
+            revision: self.revision.clone(),
+            file: file.to_owned(),
+            sha256: self.sha256.clone(),
+        })
+    }
+
     fn apply(&mut self, entry: &ModelEntry) -> Result<(), String> {
         if let Some(api) = &entry.api {
-            self.api = ApiForm::parse(api).ok_or_else(|| {
+            let api = ApiForm::parse(api).ok_or_else(|| {
                 format!(
                     "unknown api `{api}`; use one of {}",
                     ApiForm::ALL.iter().map(|a| a.as_str()).collect::<Vec<_>>().join(", ")
                 )
             })?;
+            // A GGUF repository is no model name for a hosted API.
+            if self.api == ApiForm::Local
+                && api != ApiForm::Local
+                && let Some(hosted) = &self.hosted_repo
+            {
+                self.repo.clone_from(hosted);
+            }
+            self.api = api;
         }
         let strings = [
             (&mut self.repo, &entry.repo),
@@ -193,6 +260,25 @@ impl ModelSpec {
         }
         if let Some(stop) = &entry.stop {
             self.stop.clone_from(stop);
+        }
+        let file_given = entry.file.is_some() || entry.path.is_some();
+        if let Some(file) = &entry.file {
+            self.file = Some(file.trim().to_owned()).filter(|f| !f.is_empty());
+            // Another file: the built-in size and hash are not its own.
+            self.size = None;
+            self.sha256 = None;
+        }
+        if let Some(revision) = &entry.revision {
+            self.revision = revision.trim().to_owned();
+        }
+        if let Some(sha) = &entry.sha256 {
+            self.sha256 = Some(sha.trim().to_ascii_lowercase()).filter(|s| !s.is_empty());
+        }
+        if let Some(path) = &entry.path {
+            self.path = Some(path.clone()).filter(|p| !p.as_os_str().is_empty());
+        }
+        if entry.api.is_none() && file_given && self.url.is_none() {
+            self.api = ApiForm::Local;
         }
         self.chat = entry.chat.unwrap_or(self.chat);
         self.stream = entry.stream.unwrap_or(self.stream);
@@ -220,6 +306,12 @@ impl ModelSpec {
             temperature: default_temperature(),
             top_p: default_top_p(),
             stream: true,
+            file: None,
+            revision: main_revision(),
+            sha256: None,
+            path: None,
+            size: None,
+            hosted_repo: None,
         }
     }
 }
@@ -265,10 +357,14 @@ impl Registry {
             let mut spec = match (existing, &entry.repo) {
                 (Some(i), _) => models[i].clone(),
                 (None, Some(repo)) => ModelSpec::user_model(id, repo),
+                // A GGUF on disk needs no repository.
+                (None, None) if entry.path.is_some() => ModelSpec::user_model(id, ""),
                 (None, None) => {
                     problems.push(problem(
                         format!("models.{id}.repo"),
-                        "a new model needs `repo` (the model name its server expects)".to_owned(),
+                        "a new model needs `repo` (the model name its server expects, or the Hugging Face repository \
+                         of its GGUF `file`) or `path` (a GGUF file on disk)"
+                            .to_owned(),
                     ));
                     continue;
                 }
@@ -328,14 +424,26 @@ mod tests {
     use crate::config::ModelEntry;
 
     #[test]
-    fn five_builtin_models_with_deepseek_default() {
+    fn five_local_builtin_models_with_deepseek_default_and_one_hosted() {
         let (reg, problems) = Registry::from_settings(&Settings::default());
         assert!(problems.is_empty());
         let ids: Vec<_> = reg.all().iter().map(|m| m.id.as_str()).collect();
-        assert_eq!(ids, ["deepseek-coder", "phi-2", "gemma", "stable-code", "replit-code"]);
+        assert_eq!(ids, ["deepseek-coder", "phi-2", "gemma", "stable-code", "replit-code", "qwen-coder"]);
         assert_eq!(reg.default_id(), "deepseek-coder");
+        for m in &reg.all()[..5] {
+            assert_eq!(m.api, ApiForm::Local, "{}", m.id);
+            let file = m.model_file().unwrap();
+            assert!(file.repo.to_ascii_lowercase().ends_with("-gguf") && file.file.ends_with(".gguf"), "{file:?}");
+            assert!(!file.revision.is_empty());
+            let sha = file.sha256.as_deref().unwrap_or_default();
+            assert!(sha.len() == 64 && sha.bytes().all(|b| b.is_ascii_hexdigit()), "{file:?}");
+            assert!(m.size.is_some_and(|s| s > 500_000_000), "{}", m.id);
+            assert!(m.hosted_repo.is_some(), "{}", m.id);
+        }
+        let hosted = reg.get("qwen-coder").unwrap();
+        assert_eq!((hosted.api, hosted.file.as_deref()), (ApiForm::HfRouter, None));
+        assert!(hosted.name.contains("(hosted)"));
         for m in reg.all() {
-            assert_eq!(m.api, ApiForm::HfRouter, "{}", m.id);
             assert!(m.generate_template.contains("{prompt}"), "{}", m.id);
             assert!(m.explain_template.contains("{code}"), "{}", m.id);
             assert!(m.raw_format.contains("{instruction}"), "{}", m.id);
@@ -380,12 +488,102 @@ mod tests {
         let g = reg.get("gemma").unwrap();
         assert_eq!((g.api, g.url.as_deref(), g.max_new_tokens), (ApiForm::Tgi, Some("http://127.0.0.1:8080"), 64));
         assert_eq!(g.stop, ["END"]);
-        assert_eq!(g.repo, "google/codegemma-7b-it");
+        assert_eq!(g.repo, "google/codegemma-7b-it", "switched to a hosted API: the original repository");
         assert_eq!(problems.len(), 1, "{problems:?}");
         assert_eq!(problems[0].key, "models.phi-2.api");
-        assert!(problems[0].reason.contains("hf-router, hf-inference, tgi, openai"));
-        assert_eq!(reg.get("phi-2").unwrap().api, ApiForm::HfRouter);
+        assert!(problems[0].reason.contains("hf-router, hf-inference, tgi, openai, local"));
+        assert_eq!(reg.get("phi-2").unwrap().api, ApiForm::Local);
         assert!(!format!("{g:?}").contains("hf_local"));
+    }
+
+    /// The whole prompt the local engine evaluates (before the BOS token the
+    /// tokenizer adds).
+    fn rendered(spec: &ModelSpec, instruction: &str) -> String {
+        match spec.local_prompt(instruction) {
+            local::LocalPrompt::Raw { before, user, after } => {
+                assert_eq!(user, instruction, "the user's text is its own piece, never read for special tokens");
+                format!("{before}{user}{after}")
+            }
+            other => panic!("{}: built-ins render their own format, not {other:?}", spec.id),
+        }
+    }
+
+    #[test]
+    fn each_builtin_renders_its_prompt_as_its_model_card_says() {
+        let (reg, _) = Registry::from_settings(&Settings::default());
+        let q = "Write a quick sort in Python.";
+        // deepseek-ai/deepseek-coder-1.3b-instruct, tokenizer_config.json chat_template with
+        // add_generation_prompt: the default system text, `### Instruction:`, `### Response:`.
+        assert_eq!(
+            rendered(reg.get("deepseek-coder").unwrap(), q),
+            "You are an AI programming assistant, utilizing the Deepseek Coder model, developed by Deepseek Company, \
+             and you only answer questions related to computer science. For politically sensitive questions, security \
+             and privacy issues, and other non-computer science questions, you will refuse to answer\n### Instruction:\n\
+             Write a quick sort in Python.\n### Response:\n"
+        );
+        // microsoft/phi-2: the QA format `Instruct: <prompt>\nOutput:` (inside the task templates).
+        let phi = reg.get("phi-2").unwrap();
+        assert_eq!(rendered(phi, q), q);
+        let instruction = phi.instruction(Task::Generate, "python", "reverse a string");
+        assert!(
+            instruction.starts_with("Instruct: Write python code") && instruction.ends_with("\nOutput:"),
+            "{instruction}"
+        );
+        // google/codegemma-7b-it: Gemma turns, no system role.
+        assert_eq!(
+            rendered(reg.get("gemma").unwrap(), q),
+            "<start_of_turn>user\nWrite a quick sort in Python.<end_of_turn>\n<start_of_turn>model\n"
+        );
+        // stabilityai/stable-code-instruct-3b: ChatML with the card's system message.
+        assert_eq!(
+            rendered(reg.get("stable-code").unwrap(), q),
+            "<|im_start|>system\nYou are a helpful and polite assistant<|im_end|>\n<|im_start|>user\n\
+             Write a quick sort in Python.<|im_end|>\n<|im_start|>assistant\n"
+        );
+        // replit/replit-code-v1_5-3b: a base model; the prompt is the start of a file.
+        let replit = reg.get("replit-code").unwrap();
+        let instruction = replit.instruction(Task::Generate, "python", "reverse a string");
+        assert_eq!(rendered(replit, &instruction), "# Language: python\n# reverse a string\n");
+    }
+
+    #[test]
+    fn user_models_use_the_gguf_chat_template_unless_they_give_a_format() {
+        let mut s = Settings::default();
+        s.models.insert("chat".into(), ModelEntry { path: Some("/m/a.gguf".into()), ..Default::default() });
+        s.models.insert(
+            "base".into(),
+            ModelEntry { path: Some("/m/b.gguf".into()), chat: Some(false), ..Default::default() },
+        );
+        s.models.insert(
+            "own".into(),
+            ModelEntry {
+                path: Some("/m/c.gguf".into()),
+                raw_format: Some("<|user|>{instruction}<|end|><|assistant|>".into()),
+                system: Some("Be brief.".into()),
+                ..Default::default()
+            },
+        );
+        let (reg, problems) = Registry::from_settings(&s);
+        assert!(problems.is_empty(), "{problems:?}");
+        for id in ["chat", "base", "own"] {
+            assert_eq!(reg.get(id).unwrap().api, ApiForm::Local, "a model with `path` runs locally");
+        }
+        assert_eq!(
+            reg.get("chat").unwrap().local_prompt("hi"),
+            local::LocalPrompt::Chat { system: None, user: "hi".into() }
+        );
+        assert_eq!(
+            reg.get("base").unwrap().local_prompt("hi"),
+            local::LocalPrompt::Raw { before: String::new(), user: "hi".into(), after: String::new() }
+        );
+        assert_eq!(
+            reg.get("own").unwrap().local_prompt("hi"),
+            local::LocalPrompt::Raw {
+                before: "<|user|>".into(),
+                user: "hi".into(),
+                after: "<|end|><|assistant|>".into()
+            }
+        );
     }
 
     #[test]

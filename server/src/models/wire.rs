@@ -34,7 +34,8 @@ pub fn body(spec: &ModelSpec, endpoint: &Endpoint, task: Task, language: &str, t
         (ApiForm::HfRouter, _) | (ApiForm::OpenAi, true) => Format::Chat,
         (ApiForm::OpenAi, false) => Format::Completion,
         (ApiForm::HfInference, _) => Format::HfInference,
-        (ApiForm::Tgi, _) => Format::Tgi,
+        // The local engine takes no request body; TGI's plain prompt is the nearest.
+        (ApiForm::Tgi, _) | (ApiForm::Local, _) => Format::Tgi,
     };
     match format {
         Format::Chat | Format::Completion => {

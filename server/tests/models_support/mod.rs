@@ -11,10 +11,15 @@ use codegenie_model_server::ModelServer;
 
 pub const TOKEN: &str = "hf_testTOKENabcdef123456";
 
+/// Every built-in model served by `server` as a hosted API (by default
+/// they run in-process).
 pub fn settings(server: &ModelServer) -> Settings {
     let mut s = Settings::default();
     s.hf.url = server.url();
     s.hf.token = Some(Secret::new(TOKEN));
+    for id in codegenie_e2e::LOCAL_BUILTINS {
+        s.models.insert(id.into(), ModelEntry { api: Some("hf-router".into()), ..Default::default() });
+    }
     s
 }
 

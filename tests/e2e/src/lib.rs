@@ -320,3 +320,21 @@ pub fn binary() -> PathBuf {
     let dir = exe.parent().and_then(|d| d.parent()).expect("target dir");
     dir.join(format!("codegenie{}", std::env::consts::EXE_SUFFIX))
 }
+
+/// The built-in models that run in-process (the local engine) by default.
+pub const LOCAL_BUILTINS: [&str; 5] = ["deepseek-coder", "phi-2", "gemma", "stable-code", "replit-code"];
+
+/// The `models` setting that serves every built-in model from a hosted API
+/// (`hf-router`), for tests against the loopback model server.
+pub fn hosted_builtins() -> Value {
+    LOCAL_BUILTINS
+        .iter()
+        .map(|id| (id.to_string(), json!({"api": "hf-router"})))
+        .collect::<serde_json::Map<_, _>>()
+        .into()
+}
+
+/// [`hosted_builtins`] as config file text.
+pub fn hosted_builtins_toml() -> String {
+    LOCAL_BUILTINS.iter().map(|id| format!("[models.{id}]\napi = \"hf-router\"\n")).collect()
+}

@@ -142,7 +142,7 @@ async fn a_session_over_stdio_survives_bad_input_and_exits_cleanly() {
         )
         .await
         .unwrap();
-    assert_eq!(actions.as_array().unwrap().len(), 5, "{actions:#}");
+    assert_eq!(actions.as_array().unwrap().len(), 6, "{actions:#}");
 
     // Bad input of every kind: the server answers what it can and goes on.
     client.send_bytes(&frame("{not json")).await;
@@ -201,7 +201,11 @@ fn models_lists_the_builtin_models() {
     let out = env.command(&["models"]).env("CODEGENIE_MODEL", "gemma").output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     let lines: Vec<&str> = stdout.lines().collect();
-    assert_eq!(lines.len(), 5, "{stdout}");
-    assert!(lines[2].starts_with("* gemma"), "{stdout}");
-    assert!(lines[0].starts_with("  deepseek-coder"), "{stdout}");
+    assert_eq!(lines.len(), 7, "a header and six models:\n{stdout}");
+    assert!(lines[0].split_whitespace().eq(["ID", "NAME", "ENGINE", "SIZE", "STATE"]), "{stdout}");
+    assert!(lines[3].starts_with("* gemma"), "{stdout}");
+    assert!(lines[1].starts_with("  deepseek-coder"), "{stdout}");
+    assert!(lines[1].contains("local (llama.cpp)") && lines[1].contains("874 MB"), "{stdout}");
+    assert!(lines[1].contains("not downloaded (`codegenie models pull deepseek-coder`)"), "{stdout}");
+    assert!(lines[6].starts_with("  qwen-coder") && lines[6].contains("hosted: hf-router"), "{stdout}");
 }

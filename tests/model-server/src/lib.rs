@@ -38,6 +38,7 @@ use serde_json::{Value, json};
 use tokio::sync::{Notify, mpsc, oneshot};
 
 mod answers;
+pub mod files;
 
 pub use answers::{explain_answer, generate_answer, language_of_prompt};
 

@@ -117,7 +117,7 @@ local function check_config(path)
   if type(hf.token) == "string" then
     health.ok("Hugging Face token: set")
   else
-    health.warn("Hugging Face token: not set", { "set HF_TOKEN, or hf.token in the config file or setup settings" })
+    health.info("Hugging Face token: not set (hosted models need one: HF_TOKEN, or hf.token in the config file)")
   end
   for _, problem in ipairs(type(cfg.problems) == "table" and cfg.problems or {}) do
     health.warn("configuration: " .. (type(problem) == "string" and problem or vim.json.encode(problem)))

@@ -5,8 +5,8 @@ local util = require("codegenie.util")
 
 local M = {}
 
---- The last list the server sent: { id, name, repo }[].
----@type { id: string, name: string, repo: string }[]
+--- The last list the server sent: { id, name, repo, engine, size, downloaded }[].
+---@type { id: string, name: string, repo: string, engine: string?, size: integer?, downloaded: boolean? }[]
 M.list = {}
 --- The server's default model id, as last reported.
 ---@type string?
@@ -20,6 +20,22 @@ function M.fetch(callback)
     M.default = result.default
     callback(M.list, M.default)
   end)
+end
+
+--- Where a model runs and whether it is ready, for the picker.
+---@param m table
+---@return string
+function M.state(m)
+  if m.engine == "local" then
+    if m.downloaded then
+      return "local, downloaded"
+    end
+    local size = type(m.size) == "number" and ("%d MB "):format(math.ceil(m.size / 1e6)) or ""
+    return ("local, %sto download on first use"):format(size)
+  elseif m.engine == "hosted" then
+    return ("hosted: %s"):format(m.api or "API")
+  end
+  return m.repo or ""
 end
 
 --- Make `id` the default model: stored in the settings and sent to the
@@ -44,7 +60,7 @@ function M.choose(id)
       prompt = "CodeGenie model",
       format_item = function(m)
         local mark = m.id == default and " (default)" or ""
-        return ("%s — %s [%s]%s"):format(m.id, m.name or m.id, m.repo or "", mark)
+        return ("%s — %s [%s]%s"):format(m.id, m.name or m.id, M.state(m), mark)
       end,
     }, function(choice)
       if choice then

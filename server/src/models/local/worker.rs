@@ -1,0 +1,384 @@
+//! The engine's thread: it owns llama.cpp's backend, the loaded models and
+//! their contexts, and runs one job at a time in the order they arrive.
+//!
+//! Nothing here runs on the async workers. The thread is started on the
+//! first job, so a server that never uses a local model never loads
+//! llama.cpp's state. Each loaded model keeps one context (its KV cache and
+//! the tokens in it), so a prompt that starts like the previous one, as
+//! every prompt with the same system text does, evaluates only what changed.
+
+use std::num::NonZeroU32;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use llama_cpp_2::context::LlamaContext;
+use llama_cpp_2::context::params::LlamaContextParams;
+use llama_cpp_2::llama_backend::LlamaBackend;
+use llama_cpp_2::llama_batch::LlamaBatch;
+use llama_cpp_2::model::params::LlamaModelParams;
+use llama_cpp_2::model::{LlamaChatMessage, LlamaModel};
+use llama_cpp_2::sampling::LlamaSampler;
+use llama_cpp_2::token::LlamaToken;
+
+use super::text::{StopFilter, Utf8Stream};
+use super::{EngineParams, Job, LocalPrompt, Shared, Stats, WorkerEvent};
+use crate::models::ModelError;
+
+self_cell::self_cell!(
+    /// A model and its one context, which borrows it.
+    struct Loaded {
+        owner: LlamaModel,
+        #[covariant]
+        dependent: Context,
+    }
+);
+
+type Context<'a> = LlamaContext<'a>;
+
+/// One loaded model.
+struct Slot {
+    path: PathBuf,
+    params: EngineParams,
+    loaded: Loaded,
+    /// The tokens whose keys and values are in the context, in order.
+    cached: Vec<LlamaToken>,
+    last_used: Instant,
+    bytes: u64,
+}
+
+/// The process-wide llama.cpp backend: it can be initialised once only.
+fn backend() -> Result<&'static LlamaBackend, ModelError> {
+    static BACKEND: OnceLock<Result<LlamaBackend, String>> = OnceLock::new();
+    BACKEND
+        .get_or_init(|| {
+            // llama.cpp's own log lines go through `tracing` (stderr or the
+            // log file), never to stdout.
+            llama_cpp_2::send_logs_to_tracing(llama_cpp_2::LogOptions::default());
+            LlamaBackend::init().map_err(|e| e.to_string())
+        })
+        .as_ref()
+        .map_err(|e| ModelError::Engine(format!("llama.cpp could not start: {e}")))
+}
+
+/// The thread's loop: run jobs, unload models nobody used for `idle`.
+pub(super) fn run(jobs: Receiver<Job>, shared: Arc<Shared>) {
+    let mut slots: Vec<Slot> = Vec::new();
+    loop {
+        let idle_for = Duration::from_secs(shared.idle_secs.load(Ordering::Relaxed).max(1));
+        let wait = if slots.is_empty() { Duration::from_secs(3600) } else { Duration::from_secs(1).min(idle_for) };
+        match jobs.recv_timeout(wait) {
+            Ok(job) => {
+                let events = job.events.clone();
+                let _ = events.send(WorkerEvent::Started);
+                let result =
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run_job(&mut slots, job, &shared)));
+                let outcome = match result {
+                    Ok(outcome) => outcome,
+                    Err(panic) => {
+                        // The contexts may be half-updated: start afresh.
+                        slots.clear();
+                        let what = panic
+                            .downcast_ref::<&str>()
+                            .map(|s| (*s).to_owned())
+                            .or_else(|| panic.downcast_ref::<String>().cloned())
+                            .unwrap_or_default();
+                        tracing::error!(panic = %what, "the local engine failed on a job");
+                        Err(ModelError::Engine("the local engine failed on this request; try again".to_owned()))
+                    }
+                };
+                let _ = events.send(WorkerEvent::Finished(outcome));
+            }
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => return,
+        }
+        slots.retain(|s| {
+            let keep = s.last_used.elapsed() < idle_for;
+            if !keep {
+                tracing::info!(path = %s.path.display(), "unloading an idle model");
+            }
+            keep
+        });
+        shared.loaded.store(slots.len() as u64, Ordering::Relaxed);
+    }
+}
+
+fn run_job(slots: &mut Vec<Slot>, job: Job, shared: &Shared) -> Result<Stats, ModelError> {
+    if job.cancel.load(Ordering::Relaxed) {
+        return Err(ModelError::Cancelled);
+    }
+    let started = Instant::now();
+    let index = slot_for(slots, &job)?;
+    shared.loaded.store(slots.len() as u64, Ordering::Relaxed);
+    let slot = &mut slots[index];
+    let load_ms = started.elapsed().as_millis() as u64;
+    slot.last_used = Instant::now();
+    let result = generate(slot, &job, shared);
+    slot.last_used = Instant::now();
+    if matches!(result, Err(ModelError::Engine(_))) {
+        // A failed decode leaves the cache in an unknown state: start afresh.
+        slot.loaded.with_dependent_mut(|_, ctx| ctx.clear_kv_cache());
+        slot.cached.clear();
+    }
+    result.map(|mut stats| {
+        stats.load_ms = load_ms;
+        stats
+    })
+}
+
+/// The index of the loaded slot for the job's model, loading it (and
+/// unloading others when memory is short) when needed.
+fn slot_for(slots: &mut Vec<Slot>, job: &Job) -> Result<usize, ModelError> {
+    if let Some(i) = slots.iter().position(|s| s.path == job.path && s.params == job.params) {
+        return Ok(i);
+    }
+    // Another configuration of the same file is replaced.
+    slots.retain(|s| s.path != job.path);
+    let bytes = check_file(&job.model, &job.path)?;
+    // The weights plus the context and working buffers, roughly.
+    let needed = bytes + bytes / 5 + 64 * 1024 * 1024;
+    while let Some(available) = available_memory() {
+        if needed <= available || slots.is_empty() {
+            if needed > available {
+                return Err(ModelError::NotEnoughMemory {
+                    model: job.model.clone(),
+                    needed_mb: needed / 1_048_576,
+                    available_mb: available / 1_048_576,
+                });
+            }
+            break;
+        }
+        let lru = slots.iter().enumerate().min_by_key(|(_, s)| s.last_used).map(|(i, _)| i).unwrap_or(0);
+        let gone = slots.remove(lru);
+        tracing::info!(path = %gone.path.display(), "unloading a model to make room");
+    }
+    let _ = job.events.send(WorkerEvent::Loading);
+    let backend = backend()?;
+    let started = Instant::now();
+    let model_params = LlamaModelParams::default().with_n_gpu_layers(job.params.gpu_layers);
+    let model = LlamaModel::load_from_file(backend, &job.path, &model_params).map_err(|_| ModelError::LoadFailed {
+        model: job.model.clone(),
+        path: job.path.display().to_string(),
+        reason: "llama.cpp could not read it: the file is damaged or truncated, or its architecture is not one \
+                 this version of llama.cpp runs (the log has llama.cpp's own reason)"
+            .to_owned(),
+    })?;
+    let threads = i32::try_from(job.params.threads.max(1)).unwrap_or(1);
+    let n_ctx = job.params.context.clamp(256, model.n_ctx_train().max(256));
+    let ctx_params = LlamaContextParams::default()
+        .with_n_ctx(NonZeroU32::new(n_ctx))
+        .with_n_batch(n_ctx.min(2048))
+        .with_n_ubatch(n_ctx.min(512))
+        .with_n_threads(threads)
+        .with_n_threads_batch(threads);
+    let loaded =
+        Loaded::try_new(model, |model| model.new_context(backend, ctx_params)).map_err(|e| ModelError::LoadFailed {
+            model: job.model.clone(),
+            path: job.path.display().to_string(),
+            reason: format!("its context of {n_ctx} tokens could not be created ({e}); lower `local.context`"),
+        })?;
+    tracing::info!(
+        model = %job.model,
+        path = %job.path.display(),
+        ms = started.elapsed().as_millis() as u64,
+        n_ctx,
+        threads,
+        "loaded a local model"
+    );
+    let _ = job.events.send(WorkerEvent::Loaded { millis: started.elapsed().as_millis() as u64 });
+    slots.push(Slot {
+        path: job.path.clone(),
+        params: job.params.clone(),
+        loaded,
+        cached: Vec::new(),
+        last_used: Instant::now(),
+        bytes,
+    });
+    Ok(slots.len() - 1)
+}
+
+/// The file exists and starts like a GGUF file; its size.
+fn check_file(model: &str, path: &Path) -> Result<u64, ModelError> {
+    use std::io::Read;
+    let fail =
+        |reason: String| ModelError::LoadFailed { model: model.to_owned(), path: path.display().to_string(), reason };
+    let mut file = std::fs::File::open(path).map_err(|e| fail(format!("it cannot be opened ({e})")))?;
+    let bytes = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let mut magic = [0u8; 4];
+    if file.read_exact(&mut magic).is_err() || &magic != b"GGUF" {
+        return Err(fail("it is not a GGUF model file (it does not start with `GGUF`)".to_owned()));
+    }
+    Ok(bytes)
+}
+
+/// `MemAvailable` on Linux; `None` where it cannot be read (no check then).
+fn available_memory() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+/// A marker standing for the user's text while a chat template is applied,
+/// so the template's own special tokens and the user's text are tokenised
+/// apart: text from the editor never becomes a control token.
+const SLOT: &str = "\u{1}codegenie-user-text\u{1}";
+
+/// The prompt as pieces: (text, whether special tokens in it are parsed).
+fn prompt_pieces(model: &LlamaModel, prompt: &LocalPrompt) -> Result<Vec<(String, bool)>, ModelError> {
+    let (before, user, after) = match prompt {
+        LocalPrompt::Raw { before, user, after } => (before.clone(), user.clone(), after.clone()),
+        LocalPrompt::Chat { system, user } => {
+            let template = model.chat_template(None).map_err(|_| ModelError::NoChatTemplate)?;
+            let mut messages = Vec::new();
+            let message = |role: &str, content: &str| {
+                LlamaChatMessage::new(role.to_owned(), content.to_owned())
+                    .map_err(|e| ModelError::Engine(format!("the prompt cannot be passed to llama.cpp ({e})")))
+            };
+            if let Some(system) = system.as_deref().filter(|s| !s.trim().is_empty()) {
+                messages.push(message("system", system)?);
+            }
+            messages.push(message("user", SLOT)?);
+            let rendered = model.apply_chat_template(&template, &messages, true).map_err(|e| {
+                ModelError::Engine(format!("the model's chat template could not be applied ({e}); set `raw_format`"))
+            })?;
+            match rendered.split_once(SLOT) {
+                Some((b, a)) if !a.contains(SLOT) => (b.to_owned(), user.clone(), a.to_owned()),
+                // The template changed the marker: render with the text itself.
+                _ => (rendered.replace(SLOT, user), String::new(), String::new()),
+            }
+        }
+    };
+    Ok(vec![(before, true), (user, false), (after, true)])
+}
+
+fn tokenize(model: &LlamaModel, prompt: &LocalPrompt) -> Result<Vec<LlamaToken>, ModelError> {
+    let vocab = model.vocab();
+    let pieces = prompt_pieces(model, prompt)?;
+    let mut tokens = Vec::new();
+    if vocab.should_add_bos() {
+        let bos = vocab.bos();
+        let bos_text = vocab.token_to_piece(bos, true, None);
+        // A template that writes the BOS text itself gets it once.
+        if !pieces[0].0.as_bytes().starts_with(&bos_text) || bos_text.is_empty() {
+            tokens.push(bos);
+        }
+    }
+    for (text, special) in pieces {
+        if !text.is_empty() {
+            tokens.extend(vocab.tokenize(text.as_bytes(), false, special));
+        }
+    }
+    Ok(tokens)
+}
+
+fn generate(slot: &mut Slot, job: &Job, shared: &Shared) -> Result<Stats, ModelError> {
+    let started = Instant::now();
+    let tokens = tokenize(slot.loaded.borrow_owner(), &job.prompt)?;
+    let n_ctx = slot.loaded.borrow_dependent().n_ctx() as usize;
+    if tokens.len() + 1 >= n_ctx {
+        return Err(ModelError::PromptTooLong { tokens: tokens.len(), context: n_ctx });
+    }
+    // Reuse the cached prefix; at least the last prompt token is evaluated
+    // again, for its logits.
+    let mut common = slot.cached.iter().zip(&tokens).take_while(|(a, b)| a == b).count();
+    common = common.min(tokens.len() - 1);
+    let removed = slot.loaded.with_dependent_mut(|_, ctx| ctx.kv_cache_seq_rm(0, Some(common as u32), None).is_ok());
+    if !removed {
+        slot.loaded.with_dependent_mut(|_, ctx| ctx.clear_kv_cache());
+        common = 0;
+    }
+    slot.cached.truncate(common);
+    let n_batch = slot.loaded.borrow_dependent().n_batch() as usize;
+    let mut batch = LlamaBatch::new(n_batch.max(1), 1);
+    let mut pos = common;
+    for chunk in tokens[common..].chunks(n_batch.max(1)) {
+        if job.cancel.load(Ordering::Relaxed) {
+            return Err(ModelError::Cancelled);
+        }
+        batch.clear();
+        for (i, token) in chunk.iter().enumerate() {
+            let last = pos + i + 1 == tokens.len();
+            batch.add(*token, (pos + i) as i32, &[0], last).map_err(engine_error)?;
+        }
+        slot.loaded.with_dependent_mut(|_, ctx| ctx.decode(&mut batch)).map_err(engine_error)?;
+        slot.cached.extend_from_slice(chunk);
+        pos += chunk.len();
+    }
+    let prompt_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let evaluated = tokens.len() - common;
+
+    let mut sampler = sampler(job.temperature, job.top_p);
+    let mut utf8 = Utf8Stream::default();
+    let mut stops = StopFilter::new(&job.stop);
+    let mut generated = 0u32;
+    let mut first_token_ms = None;
+    let mut logits_at = batch.n_tokens() - 1;
+    let gen_started = Instant::now();
+    let mut stopped = false;
+    while generated < job.max_new_tokens && pos < n_ctx {
+        if job.cancel.load(Ordering::Relaxed) {
+            return Err(ModelError::Cancelled);
+        }
+        let token = slot.loaded.with_dependent(|_, ctx| sampler.sample(ctx, logits_at));
+        let model = slot.loaded.borrow_owner();
+        if model.vocab().is_eog(token) && !job.ignore_eog {
+            break;
+        }
+        generated += 1;
+        shared.generated.fetch_add(1, Ordering::Relaxed);
+        first_token_ms.get_or_insert_with(|| started.elapsed().as_secs_f64() * 1000.0);
+        let piece = model.vocab().token_to_piece(token, false, None);
+        let released = stops.push(&utf8.push(&piece));
+        if !released.text.is_empty() {
+            let _ = job.events.send(WorkerEvent::Text(released.text));
+        }
+        if released.stopped {
+            stopped = true;
+            break;
+        }
+        batch.clear();
+        batch.add(token, pos as i32, &[0], true).map_err(engine_error)?;
+        slot.loaded.with_dependent_mut(|_, ctx| ctx.decode(&mut batch)).map_err(engine_error)?;
+        slot.cached.push(token);
+        pos += 1;
+        logits_at = 0;
+    }
+    if !stopped {
+        let rest = stops.push(&utf8.finish());
+        let tail = if rest.stopped { rest.text } else { rest.text + &stops.finish() };
+        if !tail.is_empty() {
+            let _ = job.events.send(WorkerEvent::Text(tail));
+        }
+    }
+    Ok(Stats {
+        prompt_tokens: tokens.len(),
+        cached_tokens: common,
+        evaluated_tokens: evaluated,
+        generated_tokens: generated as usize,
+        prompt_ms,
+        first_token_ms: first_token_ms.unwrap_or(prompt_ms),
+        generation_ms: gen_started.elapsed().as_secs_f64() * 1000.0,
+        load_ms: 0,
+        model_bytes: slot.bytes,
+    })
+}
+
+fn sampler(temperature: f32, top_p: f32) -> LlamaSampler {
+    if temperature <= 0.0 {
+        return LlamaSampler::greedy();
+    }
+    let seed = fastrand::u32(..);
+    LlamaSampler::chain_simple([
+        LlamaSampler::top_k(40),
+        LlamaSampler::top_p(top_p.clamp(0.01, 1.0), 1),
+        LlamaSampler::temp(temperature),
+        LlamaSampler::dist(seed),
+    ])
+}
+
+fn engine_error(e: impl std::fmt::Display) -> ModelError {
+    ModelError::Engine(format!("llama.cpp failed while generating ({e})"))
+}
