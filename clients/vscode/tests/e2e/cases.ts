@@ -256,8 +256,8 @@ export const cases: Case[] = [
       await wb.runCommand("CodeGenie: Log In");
       await fillInput(wb, "Email or username", "e2e-user");
       await fillInput(wb, "Password", PASSWORD, true);
-      await wb.notification(/signed in as e2e-user/).waitFor({ state: "visible", timeout: 30_000 });
       await status(wb, "e2e-user").waitFor({ state: "visible", timeout: 30_000 });
+      await wb.messageShown(/signed in as e2e-user/);
       await wb.clearNotifications();
     },
   },

@@ -222,6 +222,24 @@ export class Workbench {
     return this.page.locator(".notifications-toasts .notification-toast", { hasText: text }).first();
   }
 
+  /**
+   * Wait until a message was shown: as a toast, or in the notification
+   * centre when VS Code holds toasts back (do-not-disturb, or a toast
+   * shown while the palette had the focus).
+   */
+  async messageShown(text: string | RegExp, timeout = 30_000): Promise<void> {
+    try {
+      await this.notification(text).waitFor({ state: "visible", timeout: 5_000 });
+      return;
+    } catch {
+      // Look in the notification centre.
+    }
+    await this.runCommand("Notifications: Show Notifications");
+    const item = this.page.locator(".notifications-center .notification-list-item", { hasText: text }).first();
+    await item.waitFor({ state: "visible", timeout });
+    await this.runCommand("Notifications: Hide Notifications").catch(() => undefined);
+  }
+
   async clearNotifications(): Promise<void> {
     await this.runCommand("Notifications: Clear All Notifications").catch(() => undefined);
   }
