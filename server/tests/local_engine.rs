@@ -342,23 +342,7 @@ async fn the_editor_gets_real_code_below_the_comment() {
     client.open("file:///w/a.py", "python", 3, text).await;
     let range = json!({"start": {"line": 2, "character": 4}, "end": {"line": 2, "character": 4}});
     let id = exec("codegenie.generate", json!({"uri": "file:///w/a.py", "range": range})).await.unwrap();
-    let token = format!("codegenie/{}", id["id"].as_str().unwrap());
-    let mut from = 0;
-    let mut messages = Vec::new();
-    let end = loop {
-        let (i, m) = client.wait_for("$/progress", from).await;
-        from = i + 1;
-        if m["params"]["token"] != token {
-            continue;
-        }
-        let value = &m["params"]["value"];
-        if let Some(message) = value["message"].as_str() {
-            messages.push(message.to_owned());
-        }
-        if value["kind"] == "end" {
-            break value.clone();
-        }
-    };
+    let (messages, end) = progress_of(&client, &id).await;
     assert!(end["message"].as_str().unwrap().starts_with("inserted "), "{end} after {messages:?}");
     assert!(messages.iter().any(|m| m.starts_with("streaming")), "tokens streamed into the progress: {messages:?}");
     let (_, edit) = client.wait_for("workspace/applyEdit", 0).await;
@@ -371,6 +355,27 @@ async fn the_editor_gets_real_code_below_the_comment() {
     let _ = client.shutdown().await;
 }
 
+/// The progress messages of a job (`{id}` from codegenie.generate) up to
+/// its end, and the end.
+async fn progress_of(client: &LspClient, id: &Value) -> (Vec<String>, Value) {
+    let token = format!("codegenie/{}", id["id"].as_str().unwrap());
+    let (mut from, mut messages) = (0, Vec::new());
+    loop {
+        let (i, m) = client.wait_for("$/progress", from).await;
+        from = i + 1;
+        if m["params"]["token"] != token {
+            continue;
+        }
+        let value = &m["params"]["value"];
+        if let Some(message) = value["message"].as_str() {
+            messages.push(message.to_owned());
+        }
+        if value["kind"] == "end" {
+            return (messages, value.clone());
+        }
+    }
+}
+
 /// A config whose default model is the test GGUF as a Hugging Face file,
 /// downloaded from `host` on first use.
 fn hub_config(dir: &Path) -> PathBuf {
@@ -381,8 +386,14 @@ fn hub_config(dir: &Path) -> PathBuf {
     file
 }
 
+/// A Hub serving the test GGUF, in 4 MB chunks 40 ms apart, so a download
+/// reports progress several times.
 async fn hub_with_the_model(gguf: &Path) -> FileServer {
     let host = FileServer::start().await.unwrap();
+    host.set_options(|o| {
+        o.chunk_bytes = 4 << 20;
+        o.chunk_delay = Duration::from_millis(40);
+    });
     host.add(
         "HuggingFaceTB/SmolLM2-135M-Instruct-GGUF",
         "main",
@@ -398,10 +409,6 @@ async fn models_pull_downloads_with_json_progress_then_nothing_more() {
     let Some(gguf) = gguf() else { return };
     let _one = ONE_AT_A_TIME.lock().await;
     let host = hub_with_the_model(&gguf).await;
-    host.set_options(|o| {
-        o.chunk_bytes = 4 << 20;
-        o.chunk_delay = Duration::from_millis(40);
-    });
     let dir = tempfile::tempdir().unwrap();
     let config = hub_config(dir.path());
     let cache = dir.path().join("hub-cache");
@@ -440,10 +447,6 @@ async fn the_first_generation_in_the_editor_downloads_the_model_with_progress() 
     let Some(gguf) = gguf() else { return };
     let _one = ONE_AT_A_TIME.lock().await;
     let host = hub_with_the_model(&gguf).await;
-    host.set_options(|o| {
-        o.chunk_bytes = 4 << 20;
-        o.chunk_delay = Duration::from_millis(40);
-    });
     let home = tempfile::tempdir().unwrap();
     let config = hub_config(home.path());
     let cache = home.path().join("hub-cache");
@@ -468,22 +471,7 @@ async fn the_first_generation_in_the_editor_downloads_the_model_with_progress() 
     client.open("file:///w/b.py", "python", 1, "# add two numbers\n").await;
     let range = json!({"start": {"line": 0, "character": 2}, "end": {"line": 0, "character": 2}});
     let id = exec("codegenie.generate", json!({"uri": "file:///w/b.py", "range": range})).await.unwrap();
-    let token = format!("codegenie/{}", id["id"].as_str().unwrap());
-    let mut from = 0;
-    let mut messages = Vec::new();
-    let end = loop {
-        let (i, m) = client.wait_for("$/progress", from).await;
-        from = i + 1;
-        if m["params"]["token"] != token {
-            continue;
-        }
-        if let Some(message) = m["params"]["value"]["message"].as_str() {
-            messages.push(message.to_owned());
-        }
-        if m["params"]["value"]["kind"] == "end" {
-            break m["params"]["value"].clone();
-        }
-    };
+    let (messages, end) = progress_of(&client, &id).await;
     let total_mb = std::fs::metadata(&gguf).unwrap().len() / 1_000_000;
     let downloads: Vec<&String> = messages.iter().filter(|m| m.starts_with("downloading smol: ")).collect();
     assert!(!downloads.is_empty(), "{messages:?}");
