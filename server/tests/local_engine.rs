@@ -322,22 +322,10 @@ async fn the_editor_gets_real_code_below_the_comment() {
     let _one = ONE_AT_A_TIME.lock().await;
     let home = tempfile::tempdir().unwrap();
     let config = config_file(home.path(), &gguf, 160);
-    let data = home.path().join("data");
-    let home_s = home.path().to_str().unwrap();
-    let client = LspClient::spawn_binary(&[
-        ("HOME", home_s),
-        ("XDG_CONFIG_HOME", home_s),
-        ("XDG_DATA_HOME", home_s),
-        ("CODEGENIE_DATA_DIR", data.to_str().unwrap()),
-        ("CODEGENIE_CONFIG", config.to_str().unwrap()),
-    ]);
-    let settings = json!({"accounts": {"argon2": {"memory_kib": 1024, "iterations": 1, "parallelism": 1}}});
-    client.initialize(json!({"codegenie": settings}), &["utf-8"]).await;
-    let user = json!({"email": "ada@example.com", "username": "ada", "password": "correct horse battery"});
+    let client = signed_up_editor(home.path(), &config, &[]).await;
     let exec = |command: &str, arg: Value| {
         client.request("workspace/executeCommand", json!({"command": command, "arguments": [arg]}))
     };
-    exec("codegenie.signup", user).await.unwrap();
     let text = "import sys\n\n# a function that reverses a string\n\nprint('done')\n";
     client.open("file:///w/a.py", "python", 3, text).await;
     let range = json!({"start": {"line": 2, "character": 4}, "end": {"line": 2, "character": 4}});
@@ -353,6 +341,28 @@ async fn the_editor_gets_real_code_below_the_comment() {
     let code = e["newText"].as_str().unwrap();
     assert!(code.contains("def ") && code.ends_with('\n'), "{code}");
     let _ = client.shutdown().await;
+}
+
+/// The real binary over stdio with its home in `home`, initialised and
+/// signed up.
+async fn signed_up_editor(home: &Path, config: &Path, env: &[(&str, &str)]) -> LspClient {
+    let home_s = home.to_str().unwrap();
+    let data = home.join("data");
+    let mut vars = vec![
+        ("HOME", home_s),
+        ("XDG_CONFIG_HOME", home_s),
+        ("XDG_DATA_HOME", home_s),
+        ("CODEGENIE_DATA_DIR", data.to_str().unwrap()),
+        ("CODEGENIE_CONFIG", config.to_str().unwrap()),
+    ];
+    vars.extend_from_slice(env);
+    let client = LspClient::spawn_binary(&vars);
+    let settings = json!({"accounts": {"argon2": {"memory_kib": 1024, "iterations": 1, "parallelism": 1}}});
+    client.initialize(json!({"codegenie": settings}), &["utf-8"]).await;
+    let user = json!({"email": "ada@example.com", "username": "ada", "password": "correct horse battery"});
+    let params = json!({"command": "codegenie.signup", "arguments": [user]});
+    client.request("workspace/executeCommand", params).await.unwrap();
+    client
 }
 
 /// The progress messages of a job (`{id}` from codegenie.generate) up to
@@ -450,24 +460,11 @@ async fn the_first_generation_in_the_editor_downloads_the_model_with_progress() 
     let home = tempfile::tempdir().unwrap();
     let config = hub_config(home.path());
     let cache = home.path().join("hub-cache");
-    let home_s = home.path().to_str().unwrap();
     let (url, cache_s) = (host.url(), cache.display().to_string());
-    let client = LspClient::spawn_binary(&[
-        ("HOME", home_s),
-        ("XDG_CONFIG_HOME", home_s),
-        ("XDG_DATA_HOME", home_s),
-        ("CODEGENIE_DATA_DIR", &format!("{home_s}/data")),
-        ("CODEGENIE_CONFIG", config.to_str().unwrap()),
-        ("HF_ENDPOINT", &url),
-        ("HF_HUB_CACHE", &cache_s),
-    ]);
-    let settings = json!({"accounts": {"argon2": {"memory_kib": 1024, "iterations": 1, "parallelism": 1}}});
-    client.initialize(json!({"codegenie": settings}), &["utf-8"]).await;
-    let user = json!({"email": "ada@example.com", "username": "ada", "password": "correct horse battery"});
+    let client = signed_up_editor(home.path(), &config, &[("HF_ENDPOINT", &url), ("HF_HUB_CACHE", &cache_s)]).await;
     let exec = |command: &str, arg: Value| {
         client.request("workspace/executeCommand", json!({"command": command, "arguments": [arg]}))
     };
-    exec("codegenie.signup", user).await.unwrap();
     client.open("file:///w/b.py", "python", 1, "# add two numbers\n").await;
     let range = json!({"start": {"line": 0, "character": 2}, "end": {"line": 0, "character": 2}});
     let id = exec("codegenie.generate", json!({"uri": "file:///w/b.py", "range": range})).await.unwrap();
