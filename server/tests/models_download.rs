@@ -281,3 +281,31 @@ async fn missing_files_and_refused_tokens_say_what_to_do() {
     assert!(err.to_string().contains("run it again"), "{err}");
     assert!(!err.to_string().contains(SECRET));
 }
+
+#[tokio::test]
+async fn a_body_that_stalls_counts_as_a_broken_connection() {
+    let host = FileServer::start().await.unwrap();
+    host.add(REPO, "main", FILE, bytes(300_000));
+    host.set_options(|o| {
+        o.chunk_bytes = 100_000;
+        o.chunk_delay = Duration::from_secs(5);
+    });
+    let cache = tempfile::tempdir().unwrap();
+    let d = downloader(&host, cache.path(), None).with_retries(1, Duration::from_millis(1));
+    let err =
+        d.with_stall_timeout(Duration::from_millis(200)).fetch(&file(None), &quiet, &CancellationToken::new()).await;
+    let err = err.unwrap_err();
+    assert!(matches!(err, DownloadError::Network { attempts: 2, .. }), "{err}");
+    assert!(err.to_string().contains("no data for 0.2 s"), "{err}");
+}
+
+#[tokio::test]
+async fn names_that_would_leave_the_cache_are_refused_before_any_request() {
+    let host = FileServer::start().await.unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    let mut evil = file(None);
+    evil.file = "../../../../outside.gguf".into();
+    let err = downloader(&host, cache.path(), None).fetch(&evil, &quiet, &CancellationToken::new()).await.unwrap_err();
+    assert!(matches!(err, DownloadError::BadName { what: "file", .. }), "{err}");
+    assert!(host.requests().is_empty());
+}

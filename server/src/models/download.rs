@@ -112,6 +112,12 @@ pub enum DownloadError {
 
     #[error("the download host `{endpoint}` is not a valid http(s) URL; fix HF_ENDPOINT (or `hf.endpoint`)")]
     BadEndpoint { endpoint: String },
+
+    #[error(
+        "`{value}` is not a valid {what}: {rule}; fix it under `[models.ID]` (a setting from an editor workspace is \
+         refused the same way)"
+    )]
+    BadName { what: &'static str, value: String, rule: &'static str },
 }
 
 impl DownloadError {
@@ -126,6 +132,7 @@ impl DownloadError {
             DownloadError::ShaMismatch { .. } => "download_sha256",
             DownloadError::Io { .. } => "download_io",
             DownloadError::BadEndpoint { .. } => "download_endpoint",
+            DownloadError::BadName { .. } => "download_name",
         }
     }
 }
@@ -142,6 +149,8 @@ pub struct Downloader {
     /// Retries of one download after a broken connection.
     retries: u32,
     retry_delay: Duration,
+    /// A body that sends nothing for this long counts as a broken connection.
+    stall: Duration,
 }
 
 /// What the host says of a file before it is downloaded.
@@ -154,7 +163,13 @@ struct Remote {
 
 impl Downloader {
     pub fn new(http: reqwest::Client, hub: HubSettings) -> Self {
-        Self { http, hub, retries: 5, retry_delay: Duration::from_millis(500) }
+        Self { http, hub, retries: 5, retry_delay: Duration::from_millis(500), stall: Duration::from_secs(60) }
+    }
+
+    /// The same downloader giving up on a silent body after `stall` (tests).
+    pub fn with_stall_timeout(mut self, stall: Duration) -> Self {
+        self.stall = stall;
+        self
     }
 
     /// The same downloader retrying `retries` times after `delay` (tests).
@@ -177,6 +192,7 @@ impl Downloader {
     /// The complete file in the cache, if it is there. Looks at the disk
     /// only: a branch is followed through `refs/`, a commit is used as it is.
     pub fn cached(&self, f: &ModelFile) -> Option<PathBuf> {
+        validate(f).ok()?;
         let dir = self.repo_dir(&f.repo);
         let commit = if is_commit(&f.revision) {
             f.revision.clone()
@@ -197,6 +213,7 @@ impl Downloader {
         progress: &(dyn Fn(u64, Option<u64>) + Send + Sync),
         cancel: &CancellationToken,
     ) -> Result<PathBuf, DownloadError> {
+        validate(f)?;
         if let Some(path) = self.cached(f) {
             return Ok(path);
         }
@@ -419,8 +436,15 @@ impl Downloader {
                     .open(&partial)
                     .map_err(|e| Interrupted::Io(e.to_string()))?;
                 let mut body = response.bytes_stream();
-                while let Some(chunk) = body.next().await {
-                    let chunk = chunk.map_err(|e| Interrupted::Network(reason(&e)))?;
+                loop {
+                    let chunk = match tokio::time::timeout(self.stall, body.next()).await {
+                        Ok(Some(chunk)) => chunk.map_err(|e| Interrupted::Network(reason(&e)))?,
+                        Ok(None) => break,
+                        Err(_) => {
+                            let secs = self.stall.as_secs_f64();
+                            return Err(Interrupted::Network(format!("no data for {secs:.1} s")));
+                        }
+                    };
                     file.write_all(&chunk).map_err(|e| Interrupted::Io(e.to_string()))?;
                     hasher.update(&chunk);
                     done += chunk.len() as u64;
@@ -490,6 +514,26 @@ impl Downloader {
         tokio::fs::rename(&partial, blob).await.map_err(|e| io_error(blob, e))?;
         Ok(())
     }
+}
+
+/// Names from the configuration, which an editor workspace can set, never
+/// lead out of the cache: a repository is `org/name`, a revision and a file
+/// have no `..`, no absolute or empty part.
+fn validate(f: &ModelFile) -> Result<(), DownloadError> {
+    let bad = |what, value: &str, rule| Err(DownloadError::BadName { what, value: value.to_owned(), rule });
+    let plain = |s: &str| !s.is_empty() && s != "." && s != ".." && !s.contains('\\');
+    let repo_ok = f.repo.split('/').count() <= 2
+        && f.repo.split('/').all(|p| plain(p) && p.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c)));
+    if !repo_ok {
+        return bad("repository", &f.repo, "it is `name` or `org/name` of letters, digits, `.`, `_` and `-`");
+    }
+    if !f.revision.split('/').all(plain) {
+        return bad("revision", &f.revision, "a branch, tag or commit without `..` or empty parts");
+    }
+    if f.file.starts_with('/') || !f.file.split('/').all(plain) {
+        return bad("file", &f.file, "a path inside the repository, without `..` or empty parts");
+    }
+    Ok(())
 }
 
 /// Why one request of a download stopped.
@@ -623,6 +667,34 @@ mod tests {
             None,
         );
         assert_eq!((hub.cache_dir, hub.endpoint), (PathBuf::from("/c"), "http://127.0.0.1:9".to_owned()));
+    }
+
+    #[test]
+    fn names_never_lead_out_of_the_cache() {
+        let f = |repo: &str, revision: &str, file: &str| ModelFile {
+            repo: repo.into(),
+            revision: revision.into(),
+            file: file.into(),
+            sha256: None,
+        };
+        assert!(validate(&f("TheBloke/x-GGUF", "main", "sub/x.Q4_K_M.gguf")).is_ok());
+        assert!(validate(&f("gpt2", "refs/pr/1", "x.gguf")).is_ok());
+        for bad in [
+            f("../x", "main", "a.gguf"),
+            f("a/b/c", "main", "a.gguf"),
+            f("a b/c", "main", "a.gguf"),
+            f("a/b", "../../x", "a.gguf"),
+            f("a/b", "main", "../../../.bashrc"),
+            f("a/b", "main", "/etc/passwd"),
+            f("a/b", "main", "x//y.gguf"),
+            f("a/b", "main", ""),
+            f("a/b", "main", "x\\..\\y"),
+        ] {
+            let err = validate(&bad).unwrap_err();
+            assert_eq!(err.kind(), "download_name", "{bad:?}");
+        }
+        let hub = HubSettings { endpoint: "https://hf.example".into(), cache_dir: "/c".into(), token: None };
+        assert_eq!(Downloader::new(reqwest::Client::new(), hub).cached(&f("a/b", "main", "../../x")), None);
     }
 
     #[test]
