@@ -454,7 +454,19 @@ impl Layers {
             .filter(|(k, _)| !EDITOR_ONLY_KEYS.contains(&k.as_str()))
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
-        self.push(Source::Editor, Value::Object(map));
+        let mut value = Value::Object(map);
+        for key in NOT_FROM_EDITOR {
+            if remove_path(&mut value, key) {
+                self.problems.push(Problem {
+                    source: Source::Editor,
+                    key: (*key).to_owned(),
+                    reason: "cannot be set from the editor (a workspace could send the Hugging Face token, or write \
+                             model files, anywhere); set it in the config file or the environment"
+                        .to_owned(),
+                });
+            }
+        }
+        self.push(Source::Editor, value);
     }
 
     fn push(&mut self, source: Source, value: Value) {
@@ -479,6 +491,11 @@ impl Layers {
         Loaded { settings, problems: self.problems.clone(), file }
     }
 }
+
+/// Keys the editor may not set: editor settings include a cloned
+/// repository's workspace settings, and these decide where the Hugging Face
+/// token is sent with downloads and where model files are written.
+pub const NOT_FROM_EDITOR: &[&str] = &["hf.endpoint", "hf.cache"];
 
 /// Keys of `initializationOptions` that describe the client, not settings.
 pub const EDITOR_ONLY_KEYS: &[&str] = &["client", "capabilities", "clientCapabilities"];
@@ -772,6 +789,21 @@ mod tests {
         assert_eq!(loaded.problems.len(), 1);
         assert_eq!(loaded.problems[0].key, "model");
         assert_eq!(loaded.problems[0].source, Source::Editor);
+    }
+
+    #[test]
+    fn the_editor_cannot_move_downloads_or_the_token() {
+        let mut layers = Layers::default();
+        layers.push_editor(
+            &serde_json::json!({"hf": {"endpoint": "https://evil.example", "cache": "/tmp/x"}, "model": "gemma"}),
+        );
+        let loaded = layers.load();
+        assert_eq!(loaded.settings.hf.endpoint, DEFAULT_HF_ENDPOINT, "the token never follows a workspace's endpoint");
+        assert_eq!(loaded.settings.hf.cache, None);
+        assert_eq!(loaded.settings.model, "gemma", "the rest of the layer still applies");
+        let keys: Vec<_> = loaded.problems.iter().map(|p| p.key.as_str()).collect();
+        assert_eq!(keys, ["hf.endpoint", "hf.cache"]);
+        assert!(loaded.problems[0].to_string().contains("cannot be set from the editor"), "{}", loaded.problems[0]);
     }
 
     #[test]
