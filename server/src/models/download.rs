@@ -24,7 +24,7 @@
 //! - renames the finished file into place and links the snapshot to it;
 //! - stops at once when cancelled, keeping the partial file for next time.
 
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -32,6 +32,7 @@ use futures_util::StreamExt;
 use reqwest::StatusCode;
 use reqwest::header::{CONTENT_LENGTH, CONTENT_RANGE, ETAG, HeaderMap, RANGE};
 use sha2::{Digest, Sha256};
+use tokio::io::AsyncWriteExt;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Secret;
@@ -415,7 +416,11 @@ impl Downloader {
                 request = request.header(RANGE, format!("bytes={done}-"));
             }
             let attempt = async {
-                let response = request.send().await.map_err(|e| Interrupted::Network(reason(&e)))?;
+                let response = tokio::select! {
+                    biased;
+                    _ = cancel.cancelled() => return Err(Interrupted::Cancelled),
+                    r = request.send() => r.map_err(|e| Interrupted::Network(reason(&e)))?,
+                };
                 let status = response.status();
                 match status {
                     StatusCode::PARTIAL_CONTENT if done > 0 => {
@@ -430,38 +435,51 @@ impl Downloader {
                     StatusCode::RANGE_NOT_SATISFIABLE => return Err(Interrupted::Restart),
                     s => return Err(Interrupted::Status(s)),
                 }
-                let mut file = std::fs::OpenOptions::new()
+                // tokio's file does its writes and the final sync on the
+                // blocking pool: a slow disk never stalls the async workers.
+                let mut file = tokio::fs::OpenOptions::new()
                     .create(true)
                     .append(true)
                     .open(&partial)
+                    .await
                     .map_err(|e| Interrupted::Io(e.to_string()))?;
                 let mut body = response.bytes_stream();
-                loop {
-                    let chunk = match tokio::time::timeout(self.stall, body.next()).await {
-                        Ok(Some(chunk)) => chunk.map_err(|e| Interrupted::Network(reason(&e)))?,
-                        Ok(None) => break,
-                        Err(_) => {
-                            let secs = self.stall.as_secs_f64();
-                            return Err(Interrupted::Network(format!("no data for {secs:.1} s")));
+                let read = async {
+                    loop {
+                        let next = tokio::select! {
+                            biased;
+                            _ = cancel.cancelled() => return Err(Interrupted::Cancelled),
+                            next = tokio::time::timeout(self.stall, body.next()) => next,
+                        };
+                        let chunk = match next {
+                            Ok(Some(chunk)) => chunk.map_err(|e| Interrupted::Network(reason(&e)))?,
+                            Ok(None) => return Ok(()),
+                            Err(_) => {
+                                let secs = self.stall.as_secs_f64();
+                                return Err(Interrupted::Network(format!("no data for {secs:.1} s")));
+                            }
+                        };
+                        file.write_all(&chunk).await.map_err(|e| Interrupted::Io(e.to_string()))?;
+                        hasher.update(&chunk);
+                        done += chunk.len() as u64;
+                        if last_report.is_none_or(|t| t.elapsed() >= Duration::from_millis(100)) {
+                            last_report = Some(Instant::now());
+                            progress(done, total);
                         }
-                    };
-                    file.write_all(&chunk).map_err(|e| Interrupted::Io(e.to_string()))?;
-                    hasher.update(&chunk);
-                    done += chunk.len() as u64;
-                    if last_report.is_none_or(|t| t.elapsed() >= Duration::from_millis(100)) {
-                        last_report = Some(Instant::now());
-                        progress(done, total);
                     }
                 }
-                file.flush().map_err(|e| Interrupted::Io(e.to_string()))?;
-                file.sync_all().map_err(|e| Interrupted::Io(e.to_string()))?;
+                .await;
+                // Whatever stopped the body, the bytes counted in `done` are on
+                // disk before the file (and the lock) is let go: the next
+                // attempt, or the next process, resumes from the file's end.
+                file.flush().await.map_err(|e| Interrupted::Io(e.to_string()))?;
+                read?;
+                file.sync_all().await.map_err(|e| Interrupted::Io(e.to_string()))?;
                 Ok(())
             };
-            let outcome = tokio::select! {
-                biased;
-                _ = cancel.cancelled() => return Err(DownloadError::Cancelled),
-                outcome = attempt => outcome,
-            };
+            // Cancellation is handled inside, between chunks, so a write is
+            // never cut off half-way.
+            let outcome = attempt.await;
             match outcome {
                 Ok(()) if total.is_none_or(|t| done >= t) => break,
                 Ok(()) => {
@@ -490,6 +508,7 @@ impl Downloader {
                         });
                     }
                 }
+                Err(Interrupted::Cancelled) => return Err(DownloadError::Cancelled),
                 Err(Interrupted::Status(s)) => return Err(self.status_error(f, s)),
                 Err(Interrupted::Io(e)) => return Err(io_error(&partial, e)),
                 Err(Interrupted::Network(reason)) => {
@@ -538,6 +557,7 @@ fn validate(f: &ModelFile) -> Result<(), DownloadError> {
 
 /// Why one request of a download stopped.
 enum Interrupted {
+    Cancelled,
     /// The connection failed or broke: resume.
     Network(String),
     /// The host cannot resume from this offset: start over.
