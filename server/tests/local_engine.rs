@@ -217,9 +217,18 @@ async fn cancel_stops_decoding_and_the_engine_serves_the_next_request() {
     cancel.cancel();
     let result = task.await.unwrap();
     assert_eq!(result.unwrap_err(), ModelError::Cancelled);
-    let at_cancel = engine.tokens_generated();
+    // The answer comes at once; the engine stops before its next token.
+    let mut at_cancel = engine.tokens_generated();
+    for _ in 0..50 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let now = engine.tokens_generated();
+        if now == at_cancel {
+            break;
+        }
+        at_cancel = now;
+    }
     assert!((3..2000).contains(&at_cancel), "{at_cancel}");
-    // Decoding has stopped: no token is generated after the answer.
+    // Decoding has stopped: no token is generated afterwards.
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(engine.tokens_generated(), at_cancel);
 
@@ -233,6 +242,38 @@ async fn cancel_stops_decoding_and_the_engine_serves_the_next_request() {
     let answer = assistant.generate(&req, &Progress::none(), &CancellationToken::new()).await.unwrap();
     assert!(answer.text.contains("def "), "{}", answer.text);
     assert_eq!(engine.models_loaded(), 1);
+}
+
+#[tokio::test]
+async fn cancel_while_the_model_loads_answers_at_once_and_the_model_stays_loaded() {
+    let Some(gguf) = gguf() else { return };
+    let _one = ONE_AT_A_TIME.lock().await;
+    let engine = LocalEngine::new();
+    let (assistant, _) = Assistant::new(&settings(&gguf)).unwrap();
+    let assistant = assistant.with_engine(engine.clone());
+    let req = GenerateRequest { model: None, language: "python".into(), prompt: "add".into(), indent: String::new() };
+    let (progress, mut events) = Progress::channel();
+    let cancel = CancellationToken::new();
+    let task = {
+        let (assistant, cancel) = (assistant.clone(), cancel.clone());
+        tokio::spawn(async move { assistant.generate(&req, &progress, &cancel).await })
+    };
+    while let Some(event) = events.recv().await {
+        if matches!(event, Event::LoadingModel { .. }) {
+            break;
+        }
+    }
+    cancel.cancel();
+    assert_eq!(task.await.unwrap().unwrap_err(), ModelError::Cancelled);
+    assert_eq!(engine.models_loaded(), 0, "the answer did not wait for the load");
+    for _ in 0..100 {
+        if engine.models_loaded() == 1 {
+            assert_eq!(engine.tokens_generated(), 0, "the cancelled job generated nothing");
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the model being loaded was not kept");
 }
 
 #[tokio::test]

@@ -76,12 +76,8 @@ pub struct Job {
 
 /// What the engine thread says about a job.
 enum WorkerEvent {
-    /// The job left the queue.
-    Started,
     Loading,
-    Loaded {
-        millis: u64,
-    },
+    Loaded { millis: u64 },
     Text(String),
     Finished(Result<Stats, ModelError>),
 }
@@ -203,28 +199,20 @@ impl LocalEngine {
         self.submit(job)?;
         let mut text = String::new();
         let mut chars = 0usize;
-        let mut started = false;
         loop {
             let event = tokio::select! {
                 biased;
                 _ = cancel.cancelled() => {
+                    // The engine stops before its next token (or prompt
+                    // batch); a queued job is skipped when its turn comes; a
+                    // model being loaded finishes loading and stays loaded.
+                    // The caller does not wait for any of it.
                     flag.store(true, Ordering::Relaxed);
-                    // A running job stops before its next token: wait for
-                    // that, so the engine is free when this returns. A queued
-                    // job is skipped when its turn comes.
-                    if started {
-                        while let Some(event) = rx.recv().await {
-                            if matches!(event, WorkerEvent::Finished(_)) {
-                                break;
-                            }
-                        }
-                    }
                     return Err(ModelError::Cancelled);
                 }
                 event = rx.recv() => event,
             };
             match event {
-                Some(WorkerEvent::Started) => started = true,
                 Some(WorkerEvent::Loading) => progress.emit(Event::LoadingModel { model: model.to_owned() }),
                 Some(WorkerEvent::Loaded { millis }) => {
                     tracing::debug!(model, millis, "model loaded");

@@ -72,7 +72,6 @@ pub(super) fn run(jobs: Receiver<Job>, shared: Arc<Shared>) {
         match jobs.recv_timeout(wait) {
             Ok(job) => {
                 let events = job.events.clone();
-                let _ = events.send(WorkerEvent::Started);
                 let result =
                     std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run_job(&mut slots, job, &shared)));
                 let outcome = match result {
@@ -169,7 +168,10 @@ fn slot_for(slots: &mut Vec<Slot>, job: &Job) -> Result<usize, ModelError> {
     let n_ctx = job.params.context.clamp(256, model.n_ctx_train().max(256));
     let ctx_params = LlamaContextParams::default()
         .with_n_ctx(NonZeroU32::new(n_ctx))
-        .with_n_batch(n_ctx.min(2048))
+        // One batch is one llama.cpp micro-batch: a prompt is evaluated 512
+        // tokens at a time, as fast as larger batches, and a cancel is seen
+        // after at most one of them.
+        .with_n_batch(n_ctx.min(512))
         .with_n_ubatch(n_ctx.min(512))
         .with_n_threads(threads)
         .with_n_threads_batch(threads);
