@@ -89,9 +89,7 @@ pub fn models(settings: &Settings, json: bool) -> anyhow::Result<()> {
         let size = row.size.map(megabytes).unwrap_or_else(|| "-".to_owned());
         let state = match (row.downloaded, &row.url) {
             (Some(true), _) => format!("downloaded: {}", row.path.unwrap_or_default()),
-            (Some(false), _) if settings.models.get(&row.id).is_some_and(|m| m.path.is_some()) => {
-                format!("missing: {}", row.file.unwrap_or_default())
-            }
+            (Some(false), _) if row.given_path => format!("missing: {}", row.file.unwrap_or_default()),
             (Some(false), _) => format!("not downloaded (`codegenie models pull {}`)", row.id),
             (None, Some(url)) => url.clone(),
             (None, None) => settings.hf.url.clone(),
@@ -145,9 +143,7 @@ pub fn model_checks(settings: &Settings) -> Vec<(String, bool, String)> {
     for row in rows {
         let (ok, detail) = match row.downloaded {
             Some(true) => (true, format!("local, ready: {}", row.path.unwrap_or_default())),
-            Some(false) if row.repo.is_empty() || settings.models.get(&row.id).is_some_and(|m| m.path.is_some()) => {
-                (false, format!("local, file missing: {}", row.file.unwrap_or_default()))
-            }
+            Some(false) if row.given_path => (false, format!("local, file missing: {}", row.file.unwrap_or_default())),
             Some(false) => (
                 true,
                 format!(

@@ -116,7 +116,9 @@ impl Assistant {
     /// The request that would be sent for a generation (for `--json`
     /// diagnostics and tests).
     pub fn prepare_generate(&self, req: &GenerateRequest) -> Result<(ModelSpec, Call), ModelError> {
-        self.prepare(req.model.as_deref(), Task::Generate, &req.language, &req.prompt)
+        let spec = self.registry.resolve(req.model.as_deref())?.clone();
+        let call = self.call(&spec, Task::Generate, &req.language, &req.prompt)?;
+        Ok((spec, call))
     }
 
     /// Ask the model: the spec, its raw answer and the prompt that was sent.
@@ -145,7 +147,7 @@ impl Assistant {
             let out = self.local.run(&spec.id, path, prompt, &self.settings.local, sampling, progress, cancel).await?;
             return Ok((spec, out.text, instruction));
         }
-        let (spec, call) = self.prepare(model, task, language, text)?;
+        let call = self.call(&spec, task, language, text)?;
         let raw = self.client.run(&call, progress, cancel).await?;
         let sent = call.prompt().to_owned();
         Ok((spec, raw, sent))
@@ -163,10 +165,6 @@ impl Assistant {
             return Ok(expand_home(path));
         }
         let file = spec.model_file().ok_or_else(|| ModelError::NoModelFile { model: spec.id.clone() })?;
-        if let Some(path) = self.downloader.cached(&file) {
-            return Ok(path);
-        }
-        tracing::info!(model = %spec.id, repo = %file.repo, file = %file.file, "downloading a model file");
         let model = spec.id.clone();
         let report = |done: u64, total: Option<u64>| {
             progress.emit(Event::Downloading { model: model.clone(), done_bytes: done, total_bytes: total });
@@ -177,17 +175,10 @@ impl Assistant {
         })
     }
 
-    fn prepare(
-        &self,
-        model: Option<&str>,
-        task: Task,
-        language: &str,
-        text: &str,
-    ) -> Result<(ModelSpec, Call), ModelError> {
-        let spec = self.registry.resolve(model)?.clone();
-        let endpoint = Endpoint::resolve(&spec, &self.settings.hf)?;
-        let call = Call::new(&spec, endpoint, task, language, text, true);
-        Ok((spec, call))
+    /// The request to a hosted model's endpoint.
+    fn call(&self, spec: &ModelSpec, task: Task, language: &str, text: &str) -> Result<Call, ModelError> {
+        let endpoint = Endpoint::resolve(spec, &self.settings.hf)?;
+        Ok(Call::new(spec, endpoint, task, language, text, true))
     }
 
     /// Generate code. Fails with [`ModelError::NoCode`] rather than return an
@@ -233,12 +224,14 @@ impl Assistant {
 /// `hf.cache` (`HF_HUB_CACHE`) else the standard Hugging Face cache, and the
 /// Hugging Face token for gated models.
 pub fn hub_settings(settings: &Settings) -> HubSettings {
-    let mut hub = HubSettings::from_env(&|k| std::env::var(k).ok(), settings.hf.token.clone());
-    hub.endpoint = settings.hf.endpoint.trim().trim_end_matches('/').to_owned();
-    if let Some(cache) = &settings.hf.cache {
-        hub.cache_dir = expand_home(cache);
+    HubSettings {
+        endpoint: settings.hf.endpoint.trim().trim_end_matches('/').to_owned(),
+        cache_dir: match &settings.hf.cache {
+            Some(cache) => expand_home(cache),
+            None => HubSettings::default_cache(&|k| std::env::var(k).ok()),
+        },
+        token: settings.hf.token.clone(),
     }
-    hub
 }
 
 /// `~/x` → `$HOME/x`; other paths as they are.
@@ -270,6 +263,10 @@ pub struct ModelRow {
     pub downloaded: Option<bool>,
     /// Local models: where the file is, once it is on disk.
     pub path: Option<String>,
+    /// A local model given as a file on disk (`path`): nothing to download,
+    /// so a file not there is missing.
+    #[serde(skip)]
+    pub given_path: bool,
 }
 
 /// One row per model, in registry order. Looks at the disk, never the network.
@@ -302,6 +299,7 @@ pub fn model_rows(registry: &Registry, downloader: Option<&Downloader>) -> Vec<M
                 size: size.filter(|_| local),
                 downloaded: local.then_some(on_disk.is_some()),
                 path: on_disk.map(|p| p.display().to_string()),
+                given_path: local && m.path.is_some(),
             }
         })
         .collect()

@@ -591,25 +591,23 @@ impl Reporter {
     }
 
     async fn event(&mut self, event: &Event) {
+        // Streamed text and download progress come many times a second.
+        if matches!(event, Event::Streaming { .. } | Event::Downloading { .. }) {
+            if self.last_stream.is_some_and(|t| t.elapsed() < THROTTLE) {
+                return;
+            }
+            self.last_stream = Some(Instant::now());
+        }
         let message = match event {
             Event::Waiting { attempt: 1, .. } => "waiting…".to_owned(),
             Event::Waiting { attempt, .. } => format!("waiting… (attempt {attempt})"),
             Event::Loading { remaining_secs, .. } => format!("model loading, ~{remaining_secs}s"),
             Event::Retrying { retry, max_retries, .. } => format!("retrying… ({retry}/{max_retries})"),
             Event::LoadingModel { model } => format!("loading {model} into memory…"),
-            Event::Streaming { .. } | Event::Downloading { .. } => {
-                if self.last_stream.is_some_and(|t| t.elapsed() < THROTTLE) {
-                    return;
-                }
-                self.last_stream = Some(Instant::now());
-                match event {
-                    Event::Downloading { model, done_bytes, total_bytes } => {
-                        Event::download_message(model, *done_bytes, *total_bytes)
-                    }
-                    Event::Streaming { chars, .. } => format!("streaming, {chars} chars"),
-                    _ => return,
-                }
+            Event::Downloading { model, done_bytes, total_bytes } => {
+                Event::download_message(model, *done_bytes, *total_bytes)
             }
+            Event::Streaming { chars, .. } => format!("streaming, {chars} chars"),
             Event::Done { .. } => return,
         };
         self.report(message).await;

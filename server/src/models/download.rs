@@ -37,9 +37,6 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::Secret;
 
-/// The default download host.
-pub const DEFAULT_ENDPOINT: &str = "https://huggingface.co";
-
 /// Where files come from and go to.
 #[derive(Clone, Debug, PartialEq)]
 pub struct HubSettings {
@@ -49,20 +46,18 @@ pub struct HubSettings {
 }
 
 impl HubSettings {
-    /// `HF_ENDPOINT` (else huggingface.co) and the cache Hugging Face's own
-    /// tools use: `HF_HUB_CACHE`, `HUGGINGFACE_HUB_CACHE`, `$HF_HOME/hub`,
-    /// `$XDG_CACHE_HOME/huggingface/hub`, `~/.cache/huggingface/hub`.
-    pub fn from_env(get: &dyn Fn(&str) -> Option<String>, token: Option<Secret>) -> Self {
+    /// The cache Hugging Face's own tools use when none is configured
+    /// (`HF_HUB_CACHE`, `hf.cache`): `HUGGINGFACE_HUB_CACHE` (its older
+    /// name), `$HF_HOME/hub`, `$XDG_CACHE_HOME/huggingface/hub`,
+    /// `~/.cache/huggingface/hub`.
+    pub fn default_cache(get: &dyn Fn(&str) -> Option<String>) -> PathBuf {
         let set = |k: &str| get(k).filter(|v| !v.trim().is_empty());
-        let endpoint = set("HF_ENDPOINT").unwrap_or_else(|| DEFAULT_ENDPOINT.to_owned());
-        let cache_dir = set("HF_HUB_CACHE")
-            .or_else(|| set("HUGGINGFACE_HUB_CACHE"))
+        set("HUGGINGFACE_HUB_CACHE")
             .map(PathBuf::from)
             .or_else(|| set("HF_HOME").map(|h| PathBuf::from(h).join("hub")))
             .or_else(|| set("XDG_CACHE_HOME").map(|c| PathBuf::from(c).join("huggingface").join("hub")))
             .or_else(|| set("HOME").map(|h| PathBuf::from(h).join(".cache").join("huggingface").join("hub")))
-            .unwrap_or_else(|| PathBuf::from(".cache").join("huggingface").join("hub"));
-        Self { endpoint: endpoint.trim().trim_end_matches('/').to_owned(), cache_dir, token }
+            .unwrap_or_else(|| PathBuf::from(".cache").join("huggingface").join("hub"))
     }
 }
 
@@ -218,6 +213,7 @@ impl Downloader {
         if let Some(path) = self.cached(f) {
             return Ok(path);
         }
+        tracing::info!(repo = %f.repo, file = %f.file, revision = %f.revision, "downloading a model file");
         let remote = tokio::select! {
             biased;
             _ = cancel.cancelled() => return Err(DownloadError::Cancelled),
@@ -675,18 +671,11 @@ mod tests {
         let env = |pairs: &'static [(&'static str, &'static str)]| {
             move |k: &str| pairs.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string())
         };
-        let hub = HubSettings::from_env(&env(&[("HOME", "/home/ada")]), None);
-        assert_eq!(hub.cache_dir, PathBuf::from("/home/ada/.cache/huggingface/hub"));
-        assert_eq!(hub.endpoint, "https://huggingface.co");
-        let hub = HubSettings::from_env(&env(&[("HOME", "/h"), ("XDG_CACHE_HOME", "/x")]), None);
-        assert_eq!(hub.cache_dir, PathBuf::from("/x/huggingface/hub"));
-        let hub = HubSettings::from_env(&env(&[("HOME", "/h"), ("HF_HOME", "/hf")]), None);
-        assert_eq!(hub.cache_dir, PathBuf::from("/hf/hub"));
-        let hub = HubSettings::from_env(
-            &env(&[("HF_HOME", "/hf"), ("HF_HUB_CACHE", "/c"), ("HF_ENDPOINT", "http://127.0.0.1:9/")]),
-            None,
-        );
-        assert_eq!((hub.cache_dir, hub.endpoint), (PathBuf::from("/c"), "http://127.0.0.1:9".to_owned()));
+        let cache = |pairs| HubSettings::default_cache(&env(pairs));
+        assert_eq!(cache(&[("HOME", "/home/ada")]), PathBuf::from("/home/ada/.cache/huggingface/hub"));
+        assert_eq!(cache(&[("HOME", "/h"), ("XDG_CACHE_HOME", "/x")]), PathBuf::from("/x/huggingface/hub"));
+        assert_eq!(cache(&[("HOME", "/h"), ("HF_HOME", "/hf")]), PathBuf::from("/hf/hub"));
+        assert_eq!(cache(&[("HF_HOME", "/hf"), ("HUGGINGFACE_HUB_CACHE", "/c")]), PathBuf::from("/c"));
     }
 
     #[test]

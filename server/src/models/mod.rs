@@ -194,18 +194,13 @@ impl ModelSpec {
     /// has one (`raw_format`), else the chat template embedded in its GGUF
     /// file (chat models), else the instruction alone (base models).
     pub fn local_prompt(&self, instruction: &str) -> local::LocalPrompt {
+        let user = instruction.to_owned();
         match self.raw_format.split_once("{instruction}") {
-            Some((before, after)) if !(before.is_empty() && after.is_empty() && self.chat) => local::LocalPrompt::Raw {
-                before: before.to_owned(),
-                user: instruction.to_owned(),
-                after: after.to_owned(),
-            },
-            Some(_) => local::LocalPrompt::Chat { system: self.system.clone(), user: instruction.to_owned() },
-            None => local::LocalPrompt::Raw {
-                before: self.raw_format.clone(),
-                user: instruction.to_owned(),
-                after: String::new(),
-            },
+            Some(("", "")) if self.chat => local::LocalPrompt::Chat { system: self.system.clone(), user },
+            Some((before, after)) => {
+                local::LocalPrompt::Raw { before: before.to_owned(), user, after: after.to_owned() }
+            }
+            None => local::LocalPrompt::Raw { before: self.raw_format.clone(), user, after: String::new() },
         }
     }
 

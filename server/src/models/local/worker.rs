@@ -138,20 +138,18 @@ fn slot_for(slots: &mut Vec<Slot>, job: &Job) -> Result<usize, ModelError> {
     let bytes = check_file(&job.model, &job.path)?;
     // The weights plus the context and working buffers, roughly.
     let needed = bytes + bytes / 5 + 64 * 1024 * 1024;
-    while let Some(available) = available_memory() {
-        if needed <= available || slots.is_empty() {
-            if needed > available {
-                return Err(ModelError::NotEnoughMemory {
-                    model: job.model.clone(),
-                    needed_mb: needed / 1_048_576,
-                    available_mb: available / 1_048_576,
-                });
-            }
-            break;
-        }
-        let lru = slots.iter().enumerate().min_by_key(|(_, s)| s.last_used).map(|(i, _)| i).unwrap_or(0);
+    // Make room by unloading the least recently used models, then check.
+    while !slots.is_empty() && available_memory().is_some_and(|available| needed > available) {
+        let lru = slots.iter().enumerate().min_by_key(|(_, s)| s.last_used).map_or(0, |(i, _)| i);
         let gone = slots.remove(lru);
         tracing::info!(path = %gone.path.display(), "unloading a model to make room");
+    }
+    if let Some(available) = available_memory().filter(|available| needed > *available) {
+        return Err(ModelError::NotEnoughMemory {
+            model: job.model.clone(),
+            needed_mb: needed / 1_048_576,
+            available_mb: available / 1_048_576,
+        });
     }
     let _ = job.events.send(WorkerEvent::Loading);
     let backend = backend()?;
