@@ -475,46 +475,26 @@ impl Downloader {
             };
             // Cancellation is handled inside, between chunks, so a write is
             // never cut off half-way.
-            let outcome = attempt.await;
-            match outcome {
+            let reason = match attempt.await {
                 Ok(()) if total.is_none_or(|t| done >= t) => break,
-                Ok(()) => {
-                    failures += 1;
-                    if failures > self.retries {
-                        return Err(DownloadError::Network {
-                            file: f.file.clone(),
-                            host,
-                            reason: "the connection closed early".to_owned(),
-                            attempts: failures,
-                        });
-                    }
-                }
+                Ok(()) => "the connection closed early".to_owned(),
                 Err(Interrupted::Restart) => {
                     // The host does not resume from here: start over.
-                    failures += 1;
                     tokio::fs::remove_file(&partial).await.ok();
                     hasher = Sha256::new();
                     done = 0;
-                    if failures > self.retries {
-                        return Err(DownloadError::Network {
-                            file: f.file.clone(),
-                            host,
-                            reason: "the host did not resume the download".to_owned(),
-                            attempts: failures,
-                        });
-                    }
+                    "the host did not resume the download".to_owned()
                 }
+                Err(Interrupted::Network(reason)) => reason,
                 Err(Interrupted::Cancelled) => return Err(DownloadError::Cancelled),
                 Err(Interrupted::Status(s)) => return Err(self.status_error(f, s)),
                 Err(Interrupted::Io(e)) => return Err(io_error(&partial, e)),
-                Err(Interrupted::Network(reason)) => {
-                    failures += 1;
-                    if failures > self.retries {
-                        return Err(DownloadError::Network { file: f.file.clone(), host, reason, attempts: failures });
-                    }
-                    tracing::warn!(file = %f.file, done, %reason, "download interrupted; resuming");
-                }
+            };
+            failures += 1;
+            if failures > self.retries {
+                return Err(DownloadError::Network { file: f.file.clone(), host, reason, attempts: failures });
             }
+            tracing::warn!(file = %f.file, done, %reason, "download interrupted; resuming");
             tokio::select! {
                 biased;
                 _ = cancel.cancelled() => return Err(DownloadError::Cancelled),

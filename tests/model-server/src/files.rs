@@ -99,15 +99,7 @@ impl FileServer {
         let addr = listener.local_addr()?;
         let inner = Arc::new(Inner::default());
         let app = Router::new().fallback(handle).with_state(inner.clone());
-        let (stop, stopped) = oneshot::channel::<()>();
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app)
-                .with_graceful_shutdown(async move {
-                    let _ = stopped.await;
-                })
-                .await;
-        });
-        Ok(Self { addr, inner, stop: Some(stop) })
+        Ok(Self { addr, inner, stop: Some(crate::spawn_serve(listener, app)) })
     }
 
     /// `http://127.0.0.1:PORT`

@@ -158,15 +158,7 @@ impl ModelServer {
             let _ = tcp.set_nodelay(true);
             counter.bump(&counter.connections);
         });
-        let (stop, stopped) = oneshot::channel::<()>();
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app)
-                .with_graceful_shutdown(async move {
-                    let _ = stopped.await;
-                })
-                .await;
-        });
-        Ok(Self { addr, inner, stop: Some(stop) })
+        Ok(Self { addr, inner, stop: Some(spawn_serve(listener, app)) })
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -243,6 +235,24 @@ impl Drop for ModelServer {
             let _ = stop.send(());
         }
     }
+}
+
+/// Serve `app` on `listener` in a task until the returned sender fires or
+/// is dropped (the servers here stop when they are dropped).
+pub(crate) fn spawn_serve<L>(listener: L, app: Router) -> oneshot::Sender<()>
+where
+    L: axum::serve::Listener,
+    L::Addr: std::fmt::Debug,
+{
+    let (stop, stopped) = oneshot::channel::<()>();
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = stopped.await;
+            })
+            .await;
+    });
+    stop
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
