@@ -1,5 +1,5 @@
 //! The local engine (`api = "local"`): GGUF models run in this process by
-//! llama.cpp (the `llama-cpp-2` crate), on the CPU by default and on a GPU
+//! llama.cpp (its C API through `llama-cpp-sys-2`, see [`llama`]), on the CPU by default and on a GPU
 //! when built with the `cuda`, `metal` or `vulkan` feature.
 //!
 //! llama.cpp was chosen because it runs every built-in architecture (llama
@@ -17,6 +17,7 @@
 //! HTTP back ends, so progress, cancel, post-processing and history need no
 //! special case.
 
+mod llama;
 pub mod text;
 mod worker;
 
@@ -314,7 +315,7 @@ impl EngineInfo {
 pub fn gpu_backend() -> &'static str {
     if cfg!(feature = "cuda") {
         "cuda"
-    } else if cfg!(feature = "metal") {
+    } else if cfg!(any(feature = "metal", all(target_os = "macos", target_arch = "aarch64"))) {
         "metal"
     } else if cfg!(feature = "vulkan") {
         "vulkan"

@@ -7,60 +7,26 @@
 //! the tokens in it), so a prompt that starts like the previous one, as
 //! every prompt with the same system text does, evaluates only what changed.
 
-use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
-use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use llama_cpp_2::context::LlamaContext;
-use llama_cpp_2::context::params::LlamaContextParams;
-use llama_cpp_2::llama_backend::LlamaBackend;
-use llama_cpp_2::llama_batch::LlamaBatch;
-use llama_cpp_2::model::params::LlamaModelParams;
-use llama_cpp_2::model::{LlamaChatMessage, LlamaModel};
-use llama_cpp_2::sampling::LlamaSampler;
-use llama_cpp_2::token::LlamaToken;
-
+use super::llama::{Batch, Context, Model, Sampler, Token};
 use super::text::{StopFilter, Utf8Stream};
 use super::{EngineParams, Job, LocalPrompt, Shared, Stats, WorkerEvent};
 use crate::models::ModelError;
 
-self_cell::self_cell!(
-    /// A model and its one context, which borrows it.
-    struct Loaded {
-        owner: LlamaModel,
-        #[covariant]
-        dependent: Context,
-    }
-);
-
-type Context<'a> = LlamaContext<'a>;
-
-/// One loaded model.
+/// One loaded model and its one context.
 struct Slot {
     path: PathBuf,
     params: EngineParams,
-    loaded: Loaded,
+    ctx: Context,
     /// The tokens whose keys and values are in the context, in order.
-    cached: Vec<LlamaToken>,
+    cached: Vec<Token>,
     last_used: Instant,
     bytes: u64,
-}
-
-/// The process-wide llama.cpp backend: it can be initialised once only.
-fn backend() -> Result<&'static LlamaBackend, ModelError> {
-    static BACKEND: OnceLock<Result<LlamaBackend, String>> = OnceLock::new();
-    BACKEND
-        .get_or_init(|| {
-            // llama.cpp's own log lines go through `tracing` (stderr or the
-            // log file), never to stdout.
-            llama_cpp_2::send_logs_to_tracing(llama_cpp_2::LogOptions::default());
-            LlamaBackend::init().map_err(|e| e.to_string())
-        })
-        .as_ref()
-        .map_err(|e| ModelError::Engine(format!("llama.cpp could not start: {e}")))
 }
 
 /// The thread's loop: run jobs, unload models nobody used for `idle`.
@@ -118,9 +84,11 @@ fn run_job(slots: &mut Vec<Slot>, job: Job, shared: &Shared) -> Result<Stats, Mo
     slot.last_used = Instant::now();
     if matches!(result, Err(ModelError::Engine(_))) {
         // A failed decode leaves the cache in an unknown state: start afresh.
-        slot.loaded.with_dependent_mut(|_, ctx| ctx.clear_kv_cache());
+        slot.ctx.clear();
         slot.cached.clear();
     }
+    // The worker threads sleep until the next job.
+    slot.ctx.rest();
     result.map(|mut stats| {
         stats.load_ms = load_ms;
         stats
@@ -152,10 +120,8 @@ fn slot_for(slots: &mut Vec<Slot>, job: &Job) -> Result<usize, ModelError> {
         });
     }
     let _ = job.events.send(WorkerEvent::Loading);
-    let backend = backend()?;
     let started = Instant::now();
-    let model_params = LlamaModelParams::default().with_n_gpu_layers(job.params.gpu_layers);
-    let model = LlamaModel::load_from_file(backend, &job.path, &model_params).map_err(|_| ModelError::LoadFailed {
+    let model = Model::load(&job.path, job.params.gpu_layers).map_err(|_| ModelError::LoadFailed {
         model: job.model.clone(),
         path: job.path.display().to_string(),
         reason: "llama.cpp could not read it: the file is damaged or truncated, or its architecture is not one \
@@ -164,21 +130,14 @@ fn slot_for(slots: &mut Vec<Slot>, job: &Job) -> Result<usize, ModelError> {
     })?;
     let threads = i32::try_from(job.params.threads.max(1)).unwrap_or(1);
     let n_ctx = job.params.context.clamp(256, model.n_ctx_train().max(256));
-    let ctx_params = LlamaContextParams::default()
-        .with_n_ctx(NonZeroU32::new(n_ctx))
-        // One batch is one llama.cpp micro-batch: a prompt is evaluated 512
-        // tokens at a time, as fast as larger batches, and a cancel is seen
-        // after at most one of them.
-        .with_n_batch(n_ctx.min(512))
-        .with_n_ubatch(n_ctx.min(512))
-        .with_n_threads(threads)
-        .with_n_threads_batch(threads);
-    let loaded =
-        Loaded::try_new(model, |model| model.new_context(backend, ctx_params)).map_err(|e| ModelError::LoadFailed {
-            model: job.model.clone(),
-            path: job.path.display().to_string(),
-            reason: format!("its context of {n_ctx} tokens could not be created ({e}); lower `local.context`"),
-        })?;
+    // One batch is one llama.cpp micro-batch: a prompt is evaluated 512
+    // tokens at a time, as fast as larger batches, and a cancel is seen after
+    // at most one of them.
+    let ctx = Context::new(&model, n_ctx, n_ctx.min(512), threads).map_err(|e| ModelError::LoadFailed {
+        model: job.model.clone(),
+        path: job.path.display().to_string(),
+        reason: format!("its context of {n_ctx} tokens could not be created ({e}); lower `local.context`"),
+    })?;
     tracing::info!(
         model = %job.model,
         path = %job.path.display(),
@@ -191,7 +150,7 @@ fn slot_for(slots: &mut Vec<Slot>, job: &Job) -> Result<usize, ModelError> {
     slots.push(Slot {
         path: job.path.clone(),
         params: job.params.clone(),
-        loaded,
+        ctx,
         cached: Vec::new(),
         last_used: Instant::now(),
         bytes,
@@ -227,21 +186,17 @@ fn available_memory() -> Option<u64> {
 const SLOT: &str = "\u{1}codegenie-user-text\u{1}";
 
 /// The prompt as pieces: (text, whether special tokens in it are parsed).
-fn prompt_pieces(model: &LlamaModel, prompt: &LocalPrompt) -> Result<Vec<(String, bool)>, ModelError> {
+fn prompt_pieces(model: &Model, prompt: &LocalPrompt) -> Result<Vec<(String, bool)>, ModelError> {
     let (before, user, after) = match prompt {
         LocalPrompt::Raw { before, user, after } => (before.clone(), user.clone(), after.clone()),
         LocalPrompt::Chat { system, user } => {
-            let template = model.chat_template(None).map_err(|_| ModelError::NoChatTemplate)?;
+            let template = model.chat_template().ok_or(ModelError::NoChatTemplate)?;
             let mut messages = Vec::new();
-            let message = |role: &str, content: &str| {
-                LlamaChatMessage::new(role.to_owned(), content.to_owned())
-                    .map_err(|e| ModelError::Engine(format!("the prompt cannot be passed to llama.cpp ({e})")))
-            };
             if let Some(system) = system.as_deref().filter(|s| !s.trim().is_empty()) {
-                messages.push(message("system", system)?);
+                messages.push(("system", system));
             }
-            messages.push(message("user", SLOT)?);
-            let rendered = model.apply_chat_template(&template, &messages, true).map_err(|e| {
+            messages.push(("user", SLOT));
+            let rendered = model.apply_chat_template(&template, &messages).map_err(|e| {
                 ModelError::Engine(format!("the model's chat template could not be applied ({e}); set `raw_format`"))
             })?;
             match rendered.split_once(SLOT) {
@@ -254,13 +209,11 @@ fn prompt_pieces(model: &LlamaModel, prompt: &LocalPrompt) -> Result<Vec<(String
     Ok(vec![(before, true), (user, false), (after, true)])
 }
 
-fn tokenize(model: &LlamaModel, prompt: &LocalPrompt) -> Result<Vec<LlamaToken>, ModelError> {
-    let vocab = model.vocab();
+fn tokenize(model: &Model, prompt: &LocalPrompt) -> Result<Vec<Token>, ModelError> {
     let pieces = prompt_pieces(model, prompt)?;
     let mut tokens = Vec::new();
-    if vocab.should_add_bos() {
-        let bos = vocab.bos();
-        let bos_text = vocab.token_to_piece(bos, true, None);
+    if let Some(bos) = model.bos() {
+        let bos_text = model.piece(bos, true);
         // A template that writes the BOS text itself gets it once.
         if !pieces[0].0.as_bytes().starts_with(&bos_text) || bos_text.is_empty() {
             tokens.push(bos);
@@ -268,7 +221,7 @@ fn tokenize(model: &LlamaModel, prompt: &LocalPrompt) -> Result<Vec<LlamaToken>,
     }
     for (text, special) in pieces {
         if !text.is_empty() {
-            tokens.extend(vocab.tokenize(text.as_bytes(), false, special));
+            tokens.extend(model.tokenize(&text, special));
         }
     }
     Ok(tokens)
@@ -276,8 +229,8 @@ fn tokenize(model: &LlamaModel, prompt: &LocalPrompt) -> Result<Vec<LlamaToken>,
 
 fn generate(slot: &mut Slot, job: &Job, shared: &Shared) -> Result<Stats, ModelError> {
     let started = Instant::now();
-    let tokens = tokenize(slot.loaded.borrow_owner(), &job.prompt)?;
-    let n_ctx = slot.loaded.borrow_dependent().n_ctx() as usize;
+    let tokens = tokenize(slot.ctx.model(), &job.prompt)?;
+    let n_ctx = slot.ctx.n_ctx() as usize;
     if tokens.len() + 1 >= n_ctx {
         return Err(ModelError::PromptTooLong { tokens: tokens.len(), context: n_ctx });
     }
@@ -285,52 +238,50 @@ fn generate(slot: &mut Slot, job: &Job, shared: &Shared) -> Result<Stats, ModelE
     // again, for its logits.
     let mut common = slot.cached.iter().zip(&tokens).take_while(|(a, b)| a == b).count();
     common = common.min(tokens.len() - 1);
-    let removed = slot.loaded.with_dependent_mut(|_, ctx| ctx.kv_cache_seq_rm(0, Some(common as u32), None).is_ok());
-    if !removed {
-        slot.loaded.with_dependent_mut(|_, ctx| ctx.clear_kv_cache());
+    if !slot.ctx.truncate(common as u32) {
+        slot.ctx.clear();
         common = 0;
     }
     slot.cached.truncate(common);
-    let n_batch = slot.loaded.borrow_dependent().n_batch() as usize;
-    let mut batch = LlamaBatch::new(n_batch.max(1), 1);
+    let n_batch = (slot.ctx.n_batch() as usize).max(1);
+    let mut batch = Batch::new(n_batch);
     let mut pos = common;
-    for chunk in tokens[common..].chunks(n_batch.max(1)) {
+    for chunk in tokens[common..].chunks(n_batch) {
         if job.cancel.load(Ordering::Relaxed) {
             return Err(ModelError::Cancelled);
         }
         batch.clear();
         for (i, token) in chunk.iter().enumerate() {
             let last = pos + i + 1 == tokens.len();
-            batch.add(*token, (pos + i) as i32, &[0], last).map_err(engine_error)?;
+            batch.push(*token, pos + i, last).map_err(engine_error)?;
         }
-        slot.loaded.with_dependent_mut(|_, ctx| ctx.decode(&mut batch)).map_err(engine_error)?;
+        slot.ctx.decode(&batch).map_err(engine_error)?;
         slot.cached.extend_from_slice(chunk);
         pos += chunk.len();
     }
     let prompt_ms = started.elapsed().as_secs_f64() * 1000.0;
     let evaluated = tokens.len() - common;
 
-    let mut sampler = sampler(job.temperature, job.top_p);
+    let mut sampler = Sampler::new(job.temperature, job.top_p, fastrand::u32(..));
     let mut utf8 = Utf8Stream::default();
     let mut stops = StopFilter::new(&job.stop);
     let mut generated = 0u32;
     let mut first_token_ms = None;
-    let mut logits_at = batch.n_tokens() - 1;
+    let mut logits_at = batch.len() - 1;
     let gen_started = Instant::now();
     let mut stopped = false;
     while generated < job.max_new_tokens && pos < n_ctx {
         if job.cancel.load(Ordering::Relaxed) {
             return Err(ModelError::Cancelled);
         }
-        let token = slot.loaded.with_dependent(|_, ctx| sampler.sample(ctx, logits_at));
-        let model = slot.loaded.borrow_owner();
-        if model.vocab().is_eog(token) && !job.ignore_eog {
+        let token = sampler.sample(&mut slot.ctx, logits_at);
+        if slot.ctx.model().is_eog(token) && !job.ignore_eog {
             break;
         }
         generated += 1;
         shared.generated.fetch_add(1, Ordering::Relaxed);
         first_token_ms.get_or_insert_with(|| started.elapsed().as_secs_f64() * 1000.0);
-        let piece = model.vocab().token_to_piece(token, false, None);
+        let piece = slot.ctx.model().piece(token, false);
         let released = stops.push(&utf8.push(&piece));
         if !released.text.is_empty() {
             let _ = job.events.send(WorkerEvent::Text(released.text));
@@ -340,8 +291,8 @@ fn generate(slot: &mut Slot, job: &Job, shared: &Shared) -> Result<Stats, ModelE
             break;
         }
         batch.clear();
-        batch.add(token, pos as i32, &[0], true).map_err(engine_error)?;
-        slot.loaded.with_dependent_mut(|_, ctx| ctx.decode(&mut batch)).map_err(engine_error)?;
+        batch.push(token, pos, true).map_err(engine_error)?;
+        slot.ctx.decode(&batch).map_err(engine_error)?;
         slot.cached.push(token);
         pos += 1;
         logits_at = 0;
@@ -364,19 +315,6 @@ fn generate(slot: &mut Slot, job: &Job, shared: &Shared) -> Result<Stats, ModelE
         load_ms: 0,
         model_bytes: slot.bytes,
     })
-}
-
-fn sampler(temperature: f32, top_p: f32) -> LlamaSampler {
-    if temperature <= 0.0 {
-        return LlamaSampler::greedy();
-    }
-    let seed = fastrand::u32(..);
-    LlamaSampler::chain_simple([
-        LlamaSampler::top_k(40),
-        LlamaSampler::top_p(top_p.clamp(0.01, 1.0), 1),
-        LlamaSampler::temp(temperature),
-        LlamaSampler::dist(seed),
-    ])
 }
 
 fn engine_error(e: impl std::fmt::Display) -> ModelError {
