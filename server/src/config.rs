@@ -299,6 +299,11 @@ pub struct ModelEntry {
     pub sha256: Option<String>,
     /// Local engine: a GGUF file on disk (nothing is downloaded).
     pub path: Option<PathBuf>,
+    /// Whether `url` came from the editor's settings, which may be a cloned
+    /// repository's: such a URL gets only this model's own `token`, never
+    /// the Hugging Face token.
+    #[serde(skip)]
+    pub url_from_editor: bool,
 }
 
 /// Where a configuration value came from, for error messages.
@@ -456,12 +461,19 @@ impl Layers {
             .collect();
         let mut value = Value::Object(map);
         for key in NOT_FROM_EDITOR {
-            if remove_path(&mut value, key) {
+            let Some(removed) = take_path(&mut value, key) else { continue };
+            // Name each key that was given, not just its table.
+            let keys: Vec<String> = match &removed {
+                Value::Object(map) if !map.is_empty() => map.keys().map(|k| format!("{key}.{k}")).collect(),
+                _ => vec![(*key).to_owned()],
+            };
+            for key in keys {
                 self.problems.push(Problem {
                     source: Source::Editor,
-                    key: (*key).to_owned(),
-                    reason: "cannot be set from the editor (a workspace could send the Hugging Face token, or write \
-                             model files, anywhere); set it in the config file or the environment"
+                    key,
+                    reason: "cannot be set from the editor's settings (a cloned repository's workspace settings \
+                             could send the Hugging Face token or the database's credentials, or write files, \
+                             anywhere); set it in the config file or the environment"
                         .to_owned(),
                 });
             }
@@ -483,7 +495,18 @@ impl Layers {
         for (_, layer) in &self.layers {
             merge(&mut merged, layer.clone());
         }
-        let settings = serde_json::from_value(merged).unwrap_or_default();
+        let mut settings: Settings = serde_json::from_value(merged).unwrap_or_default();
+        // The layer that set each model's `url` last is the one it came from.
+        for (source, layer) in &self.layers {
+            let Some(models) = layer.get("models").and_then(Value::as_object) else { continue };
+            for (id, entry) in models {
+                if entry.get("url").is_some()
+                    && let Some(model) = settings.models.get_mut(id)
+                {
+                    model.url_from_editor = *source == Source::Editor;
+                }
+            }
+        }
         let file = self.layers.iter().find_map(|(s, _)| match s {
             Source::File(p) => Some(p.clone()),
             _ => None,
@@ -494,8 +517,9 @@ impl Layers {
 
 /// Keys the editor may not set: editor settings include a cloned
 /// repository's workspace settings, and these decide where the Hugging Face
-/// token is sent with downloads and where model files are written.
-pub const NOT_FROM_EDITOR: &[&str] = &["hf.endpoint", "hf.cache"];
+/// token and the account database's credentials are sent, where mail goes,
+/// where user data and model files are written, and the account rules.
+pub const NOT_FROM_EDITOR: &[&str] = &["hf", "mongodb", "smtp", "data_dir", "accounts"];
 
 /// Keys of `initializationOptions` that describe the client, not settings.
 pub const EDITOR_ONLY_KEYS: &[&str] = &["client", "capabilities", "clientCapabilities"];
@@ -616,16 +640,18 @@ fn friendly(reason: &str) -> String {
 
 /// Remove a dotted key from a JSON object. Returns whether something was removed.
 fn remove_path(value: &mut Value, path: &str) -> bool {
+    take_path(value, path).is_some()
+}
+
+/// Removes the value at a dotted `path` and returns it.
+fn take_path(value: &mut Value, path: &str) -> Option<Value> {
     let mut parts: Vec<&str> = path.split('.').filter(|p| !p.is_empty()).collect();
-    let Some(last) = parts.pop() else { return false };
+    let last = parts.pop()?;
     let mut cur = value;
     for p in parts {
-        match cur.get_mut(p) {
-            Some(next) => cur = next,
-            None => return false,
-        }
+        cur = cur.get_mut(p)?;
     }
-    cur.as_object_mut().is_some_and(|m| m.remove(last).is_some())
+    cur.as_object_mut()?.remove(last)
 }
 
 fn set_path(mut value: Value, path: &str, leaf: Value) -> Value {
@@ -792,18 +818,44 @@ mod tests {
     }
 
     #[test]
-    fn the_editor_cannot_move_downloads_or_the_token() {
+    fn the_editor_cannot_move_downloads_the_token_or_the_data() {
         let mut layers = Layers::default();
-        layers.push_editor(
-            &serde_json::json!({"hf": {"endpoint": "https://evil.example", "cache": "/tmp/x"}, "model": "gemma"}),
-        );
+        layers.push_editor(&serde_json::json!({
+            "hf": {"endpoint": "https://evil.example", "cache": "/tmp/x", "url": "https://evil.example", "token": "hf_x"},
+            "mongodb": {"uri": "mongodb://evil.example"},
+            "smtp": {"url": "smtp://evil.example"},
+            "data_dir": "/tmp/evil",
+            "accounts": {"max_failed_logins": 1000},
+            "model": "gemma",
+        }));
         let loaded = layers.load();
         assert_eq!(loaded.settings.hf.endpoint, DEFAULT_HF_ENDPOINT, "the token never follows a workspace's endpoint");
-        assert_eq!(loaded.settings.hf.cache, None);
+        assert_eq!(loaded.settings.hf, HfSettings::default());
+        assert_eq!(loaded.settings.mongodb, MongoSettings::default());
+        assert_eq!(loaded.settings.smtp, SmtpSettings::default());
+        assert_eq!(loaded.settings.data_dir, None);
+        assert_eq!(loaded.settings.accounts, AccountSettings::default());
         assert_eq!(loaded.settings.model, "gemma", "the rest of the layer still applies");
-        let keys: Vec<_> = loaded.problems.iter().map(|p| p.key.as_str()).collect();
-        assert_eq!(keys, ["hf.endpoint", "hf.cache"]);
-        assert!(loaded.problems[0].to_string().contains("cannot be set from the editor"), "{}", loaded.problems[0]);
+        let mut keys: Vec<_> = loaded.problems.iter().map(|p| p.key.as_str()).collect();
+        keys.sort();
+        assert_eq!(
+            keys,
+            [
+                "accounts.max_failed_logins",
+                "data_dir",
+                "hf.cache",
+                "hf.endpoint",
+                "hf.token",
+                "hf.url",
+                "mongodb.uri",
+                "smtp.url"
+            ]
+        );
+        for problem in &loaded.problems {
+            let text = problem.to_string();
+            assert!(text.contains("cannot be set from the editor") && text.contains("config file"), "{text}");
+            assert!(!text.contains("hf_x") && !text.contains("evil"), "no value in the warning: {text}");
+        }
     }
 
     #[test]

@@ -24,12 +24,20 @@ async fn wait_end(client: &LspClient, token: &str) -> Value {
     }
 }
 
+/// Cheap password hashing in the config file under `home` (account
+/// settings never come from the editor).
+fn cheap_hashing(home: &std::path::Path) {
+    std::fs::create_dir_all(home.join("codegenie")).unwrap();
+    std::fs::write(home.join("codegenie/config.toml"), codegenie_e2e::CHEAP_ARGON2_TOML).unwrap();
+}
+
 #[tokio::test]
 async fn generate_and_explain_over_stdio() {
     let models = ModelServer::start().await.unwrap();
     let home = tempfile::tempdir().unwrap();
     let data = home.path().join("data");
     let (home_s, data_s, url) = (home.path().to_str().unwrap(), data.to_str().unwrap(), models.url());
+    cheap_hashing(home.path());
     let client = LspClient::spawn_binary(&[
         ("HOME", home_s),
         ("XDG_CONFIG_HOME", home_s),
@@ -39,10 +47,7 @@ async fn generate_and_explain_over_stdio() {
         ("HF_TOKEN", TOKEN),
         ("CODEGENIE_LOG", "debug"),
     ]);
-    let settings = json!({
-        "accounts": {"argon2": {"memory_kib": 1024, "iterations": 1, "parallelism": 1}},
-        "models": codegenie_e2e::hosted_builtins(),
-    });
+    let settings = json!({"models": codegenie_e2e::hosted_builtins()});
     client.initialize(json!({"codegenie": settings, "client": {"explanationNotification": true}}), &["utf-8"]).await;
     let user = json!({"email": "ada@example.com", "username": "ada", "password": "correct horse battery"});
     exec(&client, "codegenie.signup", user).await;
@@ -86,6 +91,7 @@ async fn a_refused_edit_is_inserted_again_over_stdio() {
     models.set_options(|o| o.token_delay_ms = 50);
     let home = tempfile::tempdir().unwrap();
     let (home_s, url) = (home.path().to_str().unwrap(), models.url());
+    cheap_hashing(home.path());
     let client = LspClient::spawn_binary(&[
         ("HOME", home_s),
         ("XDG_CONFIG_HOME", home_s),
@@ -102,10 +108,7 @@ async fn a_refused_edit_is_inserted_again_over_stdio() {
         "window/showMessageRequest" => params["actions"][0].clone(),
         _ => Value::Null,
     }));
-    let settings = json!({
-        "accounts": {"argon2": {"memory_kib": 1024, "iterations": 1, "parallelism": 1}},
-        "models": codegenie_e2e::hosted_builtins(),
-    });
+    let settings = json!({"models": codegenie_e2e::hosted_builtins()});
     client.initialize(json!({"codegenie": settings}), &["utf-8"]).await;
     let user = json!({"email": "ada@example.com", "username": "ada", "password": "correct horse battery"});
     exec(&client, "codegenie.signup", user).await;

@@ -397,9 +397,11 @@ async fn signed_up_editor(home: &Path, config: &Path, env: &[(&str, &str)]) -> L
         ("CODEGENIE_CONFIG", config.to_str().unwrap()),
     ];
     vars.extend_from_slice(env);
+    // Cheap password hashing, from the config file (never from the editor).
+    let toml = std::fs::read_to_string(config).unwrap_or_default() + codegenie_e2e::CHEAP_ARGON2_TOML;
+    std::fs::write(config, toml).unwrap();
     let client = LspClient::spawn_binary(&vars);
-    let settings = json!({"accounts": {"argon2": {"memory_kib": 1024, "iterations": 1, "parallelism": 1}}});
-    client.initialize(json!({"codegenie": settings}), &["utf-8"]).await;
+    client.initialize(json!({"codegenie": {}}), &["utf-8"]).await;
     let user = json!({"email": "ada@example.com", "username": "ada", "password": "correct horse battery"});
     let params = json!({"command": "codegenie.signup", "arguments": [user]});
     client.request("workspace/executeCommand", params).await.unwrap();

@@ -1,7 +1,7 @@
 //! The language server in-process, over an in-memory pipe, driven by the
 //! scripted client: whole replies are compared.
 
-use codegenie::config::Layers;
+use codegenie::config::{Layers, Source};
 use codegenie_e2e::LspClient;
 use pretty_assertions::assert_eq;
 use serde_json::{Value, json};
@@ -23,7 +23,8 @@ impl std::ops::Deref for TestServer {
 fn start() -> TestServer {
     let data = tempfile::tempdir().unwrap();
     let mut layers = Layers::default();
-    layers.push_editor(&json!({"data_dir": data.path()}));
+    let data_dir = serde_json::to_string(&data.path()).unwrap();
+    layers.push_toml(Source::File("test.toml".into()), &format!("data_dir = {data_dir}\n"));
     let (client_io, server_io) = tokio::io::duplex(1 << 20);
     let (server_read, server_write) = tokio::io::split(server_io);
     tokio::spawn(codegenie::lsp::serve(server_read, server_write, layers));

@@ -2,7 +2,7 @@
 //! against the local model server: progress, versioned edits, explanation
 //! delivery, history, and the editor staying responsive.
 
-use codegenie::config::Layers;
+use codegenie::config::{Layers, Source};
 use codegenie_e2e::{Handler, LspClient, capabilities};
 use codegenie_model_server::{Failure, ModelServer};
 use pretty_assertions::assert_eq;
@@ -35,15 +35,20 @@ async fn session_with(client_options: Value, signed_up: bool, capabilities: Valu
     let data = tempfile::tempdir().unwrap();
     let (client_io, server_io) = tokio::io::duplex(1 << 20);
     let (server_read, server_write) = tokio::io::split(server_io);
-    tokio::spawn(codegenie::lsp::serve(server_read, server_write, Layers::default()));
+    // Where data and tokens go comes from trusted layers (here a config
+    // file), never from the editor.
+    let mut layers = Layers::default();
+    let trusted = format!(
+        "data_dir = {}\n[hf]\nurl = {}\ntoken = \"hf_dummyTOKEN0123456789\"\n{}",
+        serde_json::to_string(&data.path()).unwrap(),
+        serde_json::to_string(&models.url()).unwrap(),
+        codegenie_e2e::CHEAP_ARGON2_TOML,
+    );
+    layers.push_toml(Source::File("test.toml".into()), &trusted);
+    tokio::spawn(codegenie::lsp::serve(server_read, server_write, layers));
     let (client_read, client_write) = tokio::io::split(client_io);
     let client = LspClient::over(client_read, client_write);
-    let settings = json!({
-        "data_dir": data.path(),
-        "hf": {"url": models.url(), "token": "hf_dummyTOKEN0123456789"},
-        "accounts": {"argon2": {"memory_kib": 1024, "iterations": 1, "parallelism": 1}},
-        "models": codegenie_e2e::hosted_builtins(),
-    });
+    let settings = json!({"models": codegenie_e2e::hosted_builtins()});
     client.initialize_with(json!({"codegenie": settings, "client": client_options}), capabilities).await;
     let s = Session { client, models, data };
     if signed_up {

@@ -154,13 +154,18 @@ async fn proxies_from_the_environment_are_used() {
     let proxy = ModelServer::start().await.unwrap();
     let home = tempfile::tempdir().unwrap();
     let proxy_url = proxy.url();
-    let env = [
-        ("CODEGENIE_HF_URL", "http://models.codegenie.invalid"),
-        ("HF_TOKEN", TOKEN),
-        ("HTTP_PROXY", proxy_url.as_str()),
-        ("http_proxy", proxy_url.as_str()),
-    ];
-    let out = codegenie(home.path(), &env, &["generate", "--language", "lua", "say", "hi"], None).await;
+    // A model of the user's on a plain-http host with its own token (the
+    // Hugging Face token never travels over plain http to another host).
+    let model = format!(
+        "[models.proxied]\nrepo = \"x/y\"\napi = \"openai\"\nchat = true\nurl = \"http://models.codegenie.invalid\"\ntoken = \"{TOKEN}\"\n"
+    );
+    let config = home.path().join("config.toml");
+    std::fs::write(&config, &model).unwrap();
+    let config = config.to_str().unwrap().to_owned();
+    let env =
+        [("CODEGENIE_CONFIG", config.as_str()), ("HTTP_PROXY", proxy_url.as_str()), ("http_proxy", proxy_url.as_str())];
+    let args = ["generate", "--model", "proxied", "--language", "lua", "say", "hi"];
+    let out = codegenie(home.path(), &env, &args, None).await;
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(text(&out.stdout).starts_with("local function say_hi()"), "{}", text(&out.stdout));
     let seen = proxy.requests();
@@ -169,13 +174,9 @@ async fn proxies_from_the_environment_are_used() {
     assert_eq!(seen[0].header("host"), Some("models.codegenie.invalid"));
 
     // NO_PROXY sends it direct, where nothing answers.
-    let config = home.path().join("config.toml");
-    let toml = codegenie_e2e::hosted_builtins_toml() + "[http]\nmax_retries = 0\nconnect_timeout_secs = 5\n";
-    std::fs::write(&config, toml).unwrap();
-    let config = config.to_str().unwrap().to_owned();
-    let env: Vec<(&str, &str)> =
-        env.iter().copied().chain([("NO_PROXY", "codegenie.invalid"), ("CODEGENIE_CONFIG", config.as_str())]).collect();
-    let out = codegenie(home.path(), &env, &["generate", "--language", "lua", "say", "hi"], None).await;
+    std::fs::write(&config, model + "[http]\nmax_retries = 0\nconnect_timeout_secs = 5\n").unwrap();
+    let env: Vec<(&str, &str)> = env.iter().copied().chain([("NO_PROXY", "codegenie.invalid")]).collect();
+    let out = codegenie(home.path(), &env, &args, None).await;
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("cannot reach http://models.codegenie.invalid"), "{}", text(&out.stderr));
     assert_eq!(proxy.requests().len(), 1);

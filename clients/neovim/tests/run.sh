@@ -104,15 +104,17 @@ if [ -z "${CODEGENIE_TEST_HF_URL:-}" ] && [ -x "$model_server" ]; then
 fi
 results=$(mktemp)
 scratch=$(mktemp -d)
+# Cheap password hashing: the tests sign up often.
+export CODEGENIE_CONFIG="$scratch/codegenie.toml"
+printf '[accounts.argon2]\nmemory_kib = 1024\niterations = 1\nparallelism = 1\n' >"$CODEGENIE_CONFIG"
 # A test model server is passed on explicitly. The built-in models run
 # in-process by default; here the test model server serves them as the
 # hosted router would.
 if [ -n "${CODEGENIE_TEST_HF_URL:-}" ]; then
   export CODEGENIE_HF_URL=$CODEGENIE_TEST_HF_URL HF_TOKEN=test-token
-  export CODEGENIE_CONFIG="$scratch/codegenie.toml"
   for id in deepseek-coder phi-2 gemma stable-code replit-code; do
     printf '[models.%s]\napi = "hf-router"\n' "$id"
-  done >"$CODEGENIE_CONFIG"
+  done >>"$CODEGENIE_CONFIG"
 fi
 trap 'rm -rf "$scratch" "$results"; [ -z "$model_server_pid" ] || kill "$model_server_pid" 2>/dev/null' EXIT
 filter=${1:-}

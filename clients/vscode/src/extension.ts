@@ -81,8 +81,10 @@ export function activate(context: vscode.ExtensionContext): CodeGenieApi {
         void server.pushSettings().then(refresh);
       }
     }),
+    // The token reaches the server through its environment: a new token
+    // needs a new server process.
     context.secrets.onDidChange((e) => {
-      if (e.key.startsWith("codegenie.")) void server.pushSettings();
+      if (e.key.startsWith("codegenie.")) void server.restart().then(refresh);
     }),
   );
 

@@ -15,7 +15,7 @@ import type { ServerCommand } from "./commands";
 import { candidates, describe, discover, versionProbe, type Found } from "./discovery";
 import { errorMessage, ServerNotRunning } from "./errors";
 import { isExplanationNotification, type ExplanationNotification } from "./markdown";
-import { initializationOptions, serverSettings, type ModelEndpoints, type ServerSettings } from "./settings";
+import { initializationOptions, serverEnv, serverSettings, type ModelEndpoints, type ServerSettings } from "./settings";
 import { ProgressNotifications } from "./progress";
 import { Serial, withTimeout } from "./serial";
 import type { ServerState } from "./status";
@@ -68,14 +68,11 @@ export class Server implements vscode.Disposable {
 
   async settings(): Promise<ServerSettings> {
     const c = vscode.workspace.getConfiguration("codegenie");
-    return serverSettings(
-      {
-        model: c.get<string>("model"),
-        models: c.get<ModelEndpoints>("models"),
-        logLevel: c.get<string>("log.level"),
-      },
-      await this.hfToken(),
-    );
+    return serverSettings({
+      model: c.get<string>("model"),
+      models: c.get<ModelEndpoints>("models"),
+      logLevel: c.get<string>("log.level"),
+    });
   }
 
   /** Starts the server unless it runs. */
@@ -119,7 +116,7 @@ export class Server implements vscode.Disposable {
     const serverOptions: ServerOptions = {
       command: result.found.candidate.command,
       args: ["serve"],
-      options: { env: { ...process.env } },
+      options: { env: serverEnv(process.env, await this.hfToken()) },
     };
     const clientOptions: LanguageClientOptions = {
       documentSelector: [{ scheme: "file" }, { scheme: "untitled" }],
@@ -178,7 +175,7 @@ export class Server implements vscode.Disposable {
     this.setState("stopped");
   }
 
-  /** Sends the settings again (after a settings or token change). */
+  /** Sends the settings again (after a settings change). */
   async pushSettings(): Promise<void> {
     const client = this.running();
     if (!client) return;

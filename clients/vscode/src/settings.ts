@@ -16,20 +16,30 @@ export interface ServerSettings {
   model?: string;
   models?: ModelEndpoints;
   log?: string;
-  hf?: { token: string };
 }
 
 /** The `codegenie` section sent in `initializationOptions` and `didChangeConfiguration`. */
-export function serverSettings(s: ExtensionSettings, hfToken?: string): ServerSettings {
+export function serverSettings(s: ExtensionSettings): ServerSettings {
   const out: ServerSettings = {};
   const model = s.model?.trim();
   if (model) out.model = model;
   if (s.models && Object.keys(s.models).length > 0) out.models = s.models;
   const log = s.logLevel?.trim();
   if (log) out.log = log;
-  const token = hfToken?.trim();
-  if (token) out.hf = { token };
   return out;
+}
+
+/**
+ * The server's environment: the Hugging Face token from VS Code's secret
+ * storage travels as `HF_TOKEN`, a trusted source for the server (settings
+ * from the editor may come from a workspace, so the server takes no `hf.*`
+ * key from them).
+ */
+export function serverEnv(base: NodeJS.ProcessEnv, hfToken?: string): NodeJS.ProcessEnv {
+  const env = { ...base };
+  const token = hfToken?.trim();
+  if (token) env.HF_TOKEN = token;
+  return env;
 }
 
 /** What the client tells the server about itself at `initialize`. */

@@ -254,7 +254,8 @@ impl Downloader {
 
     fn request(&self, client: &reqwest::Client, method: reqwest::Method, url: &str) -> reqwest::RequestBuilder {
         let mut request = client.request(method, url);
-        if let Some(token) = self.hub.token.as_ref().filter(|t| !t.is_empty()) {
+        let secure = reqwest::Url::parse(url).is_ok_and(|u| crate::models::endpoint::carries_secrets(&u));
+        if let Some(token) = self.hub.token.as_ref().filter(|t| !t.is_empty() && secure) {
             // reqwest drops the header when a redirect leaves this host.
             request = request.bearer_auth(token.expose());
         }

@@ -6,6 +6,12 @@
 //! Hugging Face host (an Inference Endpoint) uses its own token or the HF
 //! token. A model on any other server (a local TGI, Ollama, vLLM,
 //! llama.cpp) gets only its own `token`, if one is set, and works without.
+//!
+//! The Hugging Face token goes only where trusted settings (defaults, the
+//! token file, the config file, the environment) point, and only over https
+//! (plain http to a loopback address is allowed, for local servers): a URL
+//! that came from the editor's settings, which may be a cloned repository's
+//! `.vscode/settings.json`, gets only the token set for that model.
 
 use reqwest::Url;
 
@@ -47,13 +53,23 @@ impl Endpoint {
         };
         let base = base_raw.trim_end_matches('/');
         let hf_hosted = own_url.is_none() || is_hf_host(parsed.host_str().unwrap_or_default());
-        let token = spec
-            .token
-            .clone()
-            .filter(|t| !t.is_empty())
-            .or_else(|| if hf_hosted { hf.token.clone().filter(|t| !t.is_empty()) } else { None });
+        let global = hf.token.clone().filter(|t| !t.is_empty());
+        let withheld = if !hf_hosted || global.is_none() {
+            None
+        } else if spec.url_from_editor && own_url.is_some() {
+            Some("its `url` comes from the editor's settings (a workspace's settings can name any server)")
+        } else if !carries_secrets(&parsed) {
+            Some("it is plain http to a host that is not this machine")
+        } else {
+            None
+        };
+        let token =
+            spec.token.clone().filter(|t| !t.is_empty()).or_else(|| global.filter(|_| hf_hosted && withheld.is_none()));
         if hf_hosted && token.is_none() {
-            return Err(ModelError::NoToken { model: spec.id.clone() });
+            return Err(match withheld {
+                Some(reason) => ModelError::TokenWithheld { model: spec.id.clone(), url: display, reason },
+                None => ModelError::NoToken { model: spec.id.clone() },
+            });
         }
         let (url, stream_url, can_stream, chat) = match spec.api {
             ApiForm::HfRouter => {
@@ -78,6 +94,20 @@ impl Endpoint {
             }
         };
         Ok(Self { api: spec.api, display, url, stream_url, can_stream, chat, token })
+    }
+}
+
+/// Whether a secret may travel to `url`: https, or http to loopback.
+pub fn carries_secrets(url: &Url) -> bool {
+    match url.scheme() {
+        "https" => true,
+        "http" => match url.host() {
+            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+            Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+            None => false,
+        },
+        _ => false,
     }
 }
 
@@ -166,5 +196,62 @@ mod tests {
         assert_eq!(Endpoint::resolve(&s, &hf(None)).unwrap().url, "http://localhost:11434/v1/chat/completions");
         s.url = Some("ftp://x".into());
         assert!(matches!(Endpoint::resolve(&s, &hf(None)), Err(ModelError::BadUrl { .. })));
+    }
+
+    /// `models.my-endpoint` defined by a trusted config file and then by
+    /// the editor; `editor` is the editor's settings.
+    fn layered(file_toml: &str, editor: serde_json::Value) -> ModelSpec {
+        let mut layers = crate::config::Layers::default();
+        layers.push_toml(crate::config::Source::File("config.toml".into()), file_toml);
+        layers.push_editor(&editor);
+        let settings = layers.load().settings;
+        Registry::from_settings(&settings).0.get("my-endpoint").unwrap().clone()
+    }
+
+    #[test]
+    fn the_hf_token_never_follows_a_url_from_the_editor() {
+        let hf = hf(Some("hf_global"));
+        // A cloned repository's workspace settings name an HF-looking host.
+        let editor = serde_json::json!({"models": {"my-endpoint": {"repo": "x/y", "api": "tgi", "url": "https://evil.hf.space"}}});
+        let spec = layered("", editor);
+        assert!(spec.url_from_editor);
+        let err = Endpoint::resolve(&spec, &hf).unwrap_err();
+        assert!(matches!(&err, ModelError::TokenWithheld { url, .. } if url == "https://evil.hf.space"), "{err:?}");
+        let text = err.to_string();
+        assert!(
+            text.contains("editor") && text.contains("[models.my-endpoint]") && !text.contains("hf_global"),
+            "{text}"
+        );
+        // Its own token (the workspace's) is all it gets.
+        let editor = serde_json::json!({"models": {"my-endpoint": {"repo": "x/y", "api": "tgi", "url": "https://evil.hf.space", "token": "hf_own"}}});
+        let ep = Endpoint::resolve(&layered("", editor), &hf).unwrap();
+        assert_eq!(ep.token.unwrap().expose(), "hf_own");
+        // The same URL from the config file is the user's: the HF token goes.
+        let file = "[models.my-endpoint]\nrepo = \"x/y\"\napi = \"tgi\"\nurl = \"https://mine.hf.space\"\n";
+        let spec = layered(file, serde_json::json!({"models": {"my-endpoint": {"max_new_tokens": 64}}}));
+        assert!(!spec.url_from_editor, "the editor changed another field only");
+        assert_eq!(Endpoint::resolve(&spec, &hf).unwrap().token.unwrap().expose(), "hf_global");
+        // … unless the editor then moves it.
+        let spec = layered(file, serde_json::json!({"models": {"my-endpoint": {"url": "https://evil.hf.space"}}}));
+        assert!(matches!(Endpoint::resolve(&spec, &hf), Err(ModelError::TokenWithheld { .. })));
+    }
+
+    #[test]
+    fn the_hf_token_travels_over_https_or_to_this_machine_only() {
+        let mut settings = hf(Some("hf_global"));
+        settings.url = "http://router.example.com".into();
+        let err = Endpoint::resolve(&spec("gemma"), &settings).unwrap_err();
+        assert!(matches!(&err, ModelError::TokenWithheld { reason, .. } if reason.contains("plain http")), "{err:?}");
+        for local in
+            ["http://127.0.0.1:8080", "http://localhost:8080", "http://[::1]:8080", "https://router.example.com"]
+        {
+            settings.url = local.into();
+            let ep = Endpoint::resolve(&spec("gemma"), &settings).unwrap();
+            assert_eq!(ep.token.unwrap().expose(), "hf_global", "{local}");
+        }
+        for not_secure in ["http://127.0.0.1.evil.com", "http://10.0.0.1", "http://localhost.evil.com"] {
+            settings.url = not_secure.into();
+            assert!(Endpoint::resolve(&spec("gemma"), &settings).is_err(), "{not_secure}");
+        }
     }
 }

@@ -12,10 +12,16 @@ pub enum ModelError {
 
     #[error(
         "no Hugging Face token is set for model `{model}`: set HF_TOKEN (or HUGGING_FACE_HUB_TOKEN), save it in \
-         ~/.cache/huggingface/token, add `token` under `[hf]` in the config file, or give it in the editor settings \
-         (create one at https://huggingface.co/settings/tokens)"
+         ~/.cache/huggingface/token, add `token` under `[hf]` in the config file, or, in VS Code, run \"CodeGenie: Set \
+         Hugging Face Token\" (create one at https://huggingface.co/settings/tokens)"
     )]
     NoToken { model: String },
+
+    #[error(
+        "the Hugging Face token is not sent to {url} for model `{model}`: {reason}. Define the model in the config \
+         file (`[models.{model}]`) with an https `url`, or give it its own `token`"
+    )]
+    TokenWithheld { model: String, url: String, reason: &'static str },
 
     #[error(
         "{endpoint} refused the token for model `{model}` (HTTP 401): it is invalid or expired; create a new one at \
@@ -126,7 +132,7 @@ impl ModelError {
     pub fn kind(&self) -> &'static str {
         match self {
             ModelError::UnknownModel { .. } => "unknown_model",
-            ModelError::NoToken { .. } => "no_token",
+            ModelError::NoToken { .. } | ModelError::TokenWithheld { .. } => "no_token",
             ModelError::Unauthorized { .. } => "unauthorized",
             ModelError::Forbidden { .. } => "forbidden",
             ModelError::NotServed { .. } => "not_served",
@@ -216,7 +222,7 @@ mod tests {
     fn messages_say_what_to_do() {
         let e = ModelError::NoToken { model: "gemma".into() };
         let text = e.to_string();
-        for needle in ["HF_TOKEN", "~/.cache/huggingface/token", "[hf]", "editor"] {
+        for needle in ["HF_TOKEN", "~/.cache/huggingface/token", "[hf]", "VS Code"] {
             assert!(text.contains(needle), "{text}");
         }
         let e = ModelError::NotServed {

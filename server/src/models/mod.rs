@@ -101,6 +101,9 @@ pub struct ModelSpec {
     /// A token for this model's endpoint only.
     #[serde(default)]
     pub token: Option<Secret>,
+    /// `url` came from the editor's settings: only `token` goes there.
+    #[serde(skip)]
+    pub url_from_editor: bool,
     /// An instruct model (chat messages where the API has them).
     #[serde(default = "yes")]
     pub chat: bool,
@@ -246,6 +249,7 @@ impl ModelSpec {
         }
         if let Some(url) = &entry.url {
             self.url = Some(url.trim().to_owned()).filter(|u| !u.is_empty());
+            self.url_from_editor = entry.url_from_editor;
         }
         if entry.token.is_some() {
             self.token.clone_from(&entry.token);
@@ -291,6 +295,7 @@ impl ModelSpec {
             api: ApiForm::default(),
             url: None,
             token: None,
+            url_from_editor: false,
             chat: true,
             system: None,
             raw_format: instruction_only(),

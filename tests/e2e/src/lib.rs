@@ -334,6 +334,11 @@ pub fn hosted_builtins() -> Value {
         .into()
 }
 
+/// Config file text for cheap password hashing (the tests sign up often).
+/// Account settings come only from the config file or the environment,
+/// never from the editor.
+pub const CHEAP_ARGON2_TOML: &str = "[accounts.argon2]\nmemory_kib = 1024\niterations = 1\nparallelism = 1\n";
+
 /// [`hosted_builtins`] as config file text.
 pub fn hosted_builtins_toml() -> String {
     LOCAL_BUILTINS.iter().map(|id| format!("[models.{id}]\napi = \"hf-router\"\n")).collect()

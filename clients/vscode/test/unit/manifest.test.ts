@@ -6,11 +6,12 @@ import { CLIENT_COMMANDS, SERVER_COMMANDS } from "../../src/commands";
 
 interface Manifest {
   engines: { vscode: string };
+  capabilities: { untrustedWorkspaces: { restrictedConfigurations: string[] } };
   activationEvents: string[];
   contributes: {
     commands: { command: string; title: string; category?: string }[];
     menus: Record<string, { command: string }[]>;
-    configuration: { properties: Record<string, { description?: string; markdownDescription?: string }> };
+    configuration: { properties: Record<string, { description?: string; markdownDescription?: string; scope?: string }> };
   };
 }
 
@@ -18,6 +19,14 @@ const manifest = JSON.parse(readFileSync(path.join(__dirname, "../../../package.
 const contributed = manifest.contributes.commands.map((c) => c.command);
 
 describe("package.json", () => {
+  it("keeps where requests go out of a workspace's reach", () => {
+    const props = manifest.contributes.configuration.properties;
+    for (const key of ["codegenie.models", "codegenie.server.path"]) {
+      assert.equal(props[key].scope, "machine", `${key}: a user setting only`);
+      assert.ok(manifest.capabilities.untrustedWorkspaces.restrictedConfigurations.includes(key), key);
+    }
+  });
+
   it("contributes exactly the commands the extension registers", () => {
     assert.deepEqual([...contributed].sort(), Object.values(CLIENT_COMMANDS).sort());
   });

@@ -1,6 +1,6 @@
 import { strict as assert } from "node:assert";
 import { describe, it } from "node:test";
-import { initializationOptions, serverSettings } from "../../src/settings";
+import { initializationOptions, serverEnv, serverSettings } from "../../src/settings";
 import { statusView } from "../../src/status";
 import { errorMessage, isUnsupported, REQUEST_FAILED } from "../../src/errors";
 
@@ -8,12 +8,17 @@ describe("server settings", () => {
   it("sends only the keys the server knows, without empty values", () => {
     assert.deepEqual(serverSettings({ model: " ", models: {}, logLevel: "" }), {});
     assert.deepEqual(
-      serverSettings(
-        { model: "phi-2", models: { local: { api: "openai", url: "http://127.0.0.1:11434", repo: "qwen" } }, logLevel: "debug" },
-        "hf_secret",
-      ),
-      { model: "phi-2", models: { local: { api: "openai", url: "http://127.0.0.1:11434", repo: "qwen" } }, log: "debug", hf: { token: "hf_secret" } },
+      serverSettings({ model: "phi-2", models: { local: { api: "openai", url: "http://127.0.0.1:11434", repo: "qwen" } }, logLevel: "debug" }),
+      { model: "phi-2", models: { local: { api: "openai", url: "http://127.0.0.1:11434", repo: "qwen" } }, log: "debug" },
     );
+  });
+
+  it("hands the token over in the server's environment, never in settings", () => {
+    const env = serverEnv({ PATH: "/bin", HF_TOKEN: "hf_fromShell" }, " hf_secret ");
+    assert.equal(env.HF_TOKEN, "hf_secret");
+    assert.equal(env.PATH, "/bin");
+    assert.equal(serverEnv({ HF_TOKEN: "hf_fromShell" }, undefined).HF_TOKEN, "hf_fromShell");
+    assert.ok(!JSON.stringify(serverSettings({ model: "gemma" })).includes("hf"));
   });
 
   it("declares the explanation notification at initialize", () => {

@@ -490,7 +490,8 @@ export const cases: Case[] = [
       await wb.runCommand("CodeGenie: Set Hugging Face Token");
       await fillInput(wb, "secret storage", token, true);
       await wb.notification(/Hugging Face token saved/).waitFor({ state: "visible", timeout: 30_000 });
-      // The server got it through didChangeConfiguration and found nothing wrong.
+      // The server restarts with it in its environment and finds nothing wrong.
+      await status(wb, " · ").waitFor({ state: "visible", timeout: 60_000 });
       await wb.page.waitForTimeout(1_000);
       assert.equal(await wb.notification(/hf\.token|hf\b.*token/i).filter({ hasNotText: "saved" }).count(), 0, "no warning about the token");
       assert.ok(!readFileSync(env.userSettings, "utf8").includes(token), "the token is not in settings.json");
