@@ -169,6 +169,25 @@ async fn generate_in_typescript_on_the_last_line_without_a_line_break() {
 }
 
 #[tokio::test]
+async fn code_indented_with_non_ascii_spaces_is_inserted() {
+    let s = session(json!({}), true).await;
+    // A no-break space, then a space and an ideographic space (U+3000).
+    s.models.set_options(|o| o.answer = Some("```python\n\u{a0}def f():\n \u{3000}return 1\n```".into()));
+    let uri = "file:///w/a.py";
+    s.open(uri, "python", 1, "# reverse a string\n").await;
+    let id = start_generate(&s, uri, 0, 1).await;
+    let (_, end) = wait_end(&s, &token(&id)).await;
+    assert_eq!(end["message"], "inserted 2 lines");
+    let (_, edit) = s.wait_for("workspace/applyEdit", 0).await;
+    assert_eq!(edit["params"]["edit"], one_insert(uri, 1, 1, 0, "def f():\n\u{3000}return 1\n"));
+    let entries = history(&s).await;
+    assert_eq!(
+        (entries[0]["status"].as_str(), entries[0]["output"].as_str()),
+        (Some("ok"), Some("def f():\n\u{3000}return 1"))
+    );
+}
+
+#[tokio::test]
 async fn without_a_login_nothing_reaches_the_model() {
     let s = session(json!({}), false).await;
     s.open("file:///w/a.py", "python", 1, "# reverse a string\n").await;
