@@ -96,6 +96,7 @@ async fn forgot_and_reset_through_a_real_mail_server() {
     acc.logout().await.unwrap();
 
     let msg = acc.forgot(&to).await.unwrap();
+    acc.wait_for_mail().await;
     let mail = wait_mail(&maildir, &to, 1);
     assert!(mail.contains("From: \"CodeGenie Test\" <codegenie@test.invalid>"), "{mail}");
     assert!(mail.contains("multipart/alternative") && mail.contains("text/plain") && mail.contains("text/html"));
@@ -104,6 +105,7 @@ async fn forgot_and_reset_through_a_real_mail_server() {
     // The same answer for an address with no account, and no mail.
     let stranger = email("nobody");
     assert_eq!(acc.forgot(&stranger).await.unwrap(), msg);
+    acc.wait_for_mail().await;
 
     let err = acc.reset(&to, "AAAAA-AAAAA", NEW_PW).await.unwrap_err();
     assert_eq!(err.to_string(), "invalid or expired code");
@@ -115,6 +117,7 @@ async fn forgot_and_reset_through_a_real_mail_server() {
     let user = acc.login(&LoginName::Username("ADA".into()), NEW_PW).await.unwrap();
     assert_eq!(user.email, to);
     // A confirmation was sent too.
+    acc.wait_for_mail().await;
     for _ in 0..300 {
         if mails_to(&maildir, &to).iter().any(|m| m.contains("password was changed")) {
             break;
@@ -189,6 +192,7 @@ async fn reset_codes_expire_allow_five_attempts_and_are_throttled() {
 
     acc.forgot(&to).await.unwrap();
     acc.forgot(&to).await.unwrap(); // within 60 s: no second code
+    acc.wait_for_mail().await;
     assert_eq!(codes().len(), 1);
     let first = codes()[0].clone();
     // Expired after 15 minutes.
@@ -196,6 +200,7 @@ async fn reset_codes_expire_allow_five_attempts_and_are_throttled() {
     assert_eq!(acc.reset(&to, &first, NEW_PW).await.unwrap_err().to_string(), "invalid or expired code");
 
     acc.forgot(&to).await.unwrap();
+    acc.wait_for_mail().await;
     let all = codes();
     assert_eq!(all.len(), 2);
     let second = all.into_iter().find(|c| *c != first).unwrap();
@@ -207,6 +212,7 @@ async fn reset_codes_expire_allow_five_attempts_and_are_throttled() {
     // A weak new password is refused before the code is spent.
     now.fetch_add(61_000, Ordering::SeqCst);
     acc.forgot(&to).await.unwrap();
+    acc.wait_for_mail().await;
     let third = codes().into_iter().find(|c| *c != first && *c != second).unwrap();
     assert!(matches!(acc.reset(&to, &third, "short").await, Err(AccountError::Policy(_))));
     acc.reset(&to, &third, NEW_PW).await.unwrap();
@@ -228,6 +234,7 @@ async fn a_reset_ends_every_session() {
     let before = std::fs::read(&saved[0]).unwrap();
     acc.current().await.unwrap();
     acc.forgot(&to).await.unwrap();
+    acc.wait_for_mail().await;
     let mail = std::fs::read_dir(dir.path().join("outbox")).unwrap().flatten().next().unwrap().path();
     let code = code_in(&std::fs::read_to_string(mail).unwrap());
     acc.reset(&to, &code, NEW_PW).await.unwrap();

@@ -1,6 +1,11 @@
 //! The account use-cases, over the store, a mailer and the password hasher.
 //! The user of every history operation is the one behind the saved session,
 //! never an id from the caller.
+//!
+//! Mail goes out on a task of its own: no request waits for a mail server,
+//! and no answer depends on whether a message was sent. A failed send is
+//! logged; [`Accounts::wait_for_mail`] waits for what is still on its way
+//! (the command line does before it exits).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -111,6 +116,8 @@ pub type Clock = Arc<dyn Fn() -> Millis + Send + Sync>;
 pub struct Accounts {
     store: Store,
     mailer: Arc<dyn Mailer>,
+    /// How many messages are still on their way.
+    sending: Arc<tokio::sync::watch::Sender<usize>>,
     hasher: Hasher,
     settings: AccountSettings,
     /// Where the current login is saved (one file per store).
@@ -128,7 +135,15 @@ impl Accounts {
         data_dir: &std::path::Path,
     ) -> std::result::Result<Self, HashError> {
         let saved = saved::path(data_dir, &store.location());
-        Ok(Self { store, mailer, hasher: Hasher::new(settings.argon2)?, settings, saved, now: Arc::new(now_millis) })
+        Ok(Self {
+            store,
+            mailer,
+            sending: Arc::new(tokio::sync::watch::Sender::new(0)),
+            hasher: Hasher::new(settings.argon2)?,
+            settings,
+            saved,
+            now: Arc::new(now_millis),
+        })
     }
 
     /// Use another clock (tests of expiry and lock-out).
@@ -234,7 +249,7 @@ impl Accounts {
     }
 
     /// Send a reset code if the account exists. The answer is the same
-    /// either way; only a failing mail server is reported.
+    /// either way, and comes before the mail is sent.
     pub async fn forgot(&self, email: &str) -> Result<String> {
         let message = format!(
             "If an account exists for that email, a reset code is on its way; it is valid for {} minutes.",
@@ -262,15 +277,7 @@ impl Accounts {
             return Ok(message);
         }
         let mail = reset_mail(&user, &code, self.settings.reset_code_minutes);
-        match self.mailer.send(&mail).await {
-            Ok(Delivery::Sent { host }) => tracing::info!(user = %user.id, %host, "reset code sent"),
-            Ok(Delivery::Outbox(path)) => tracing::info!(user = %user.id, "reset code written to {}", path.display()),
-            Err(e) => {
-                tracing::error!(user = %user.id, "reset code not sent: {e}");
-                return Err(e.into());
-            }
-        }
-        self.event(&user.id, EventKind::PasswordResetRequested, None).await;
+        self.send_later(&user.id, mail, "reset code", Some(EventKind::PasswordResetRequested));
         Ok(message)
     }
 
@@ -301,9 +308,7 @@ impl Accounts {
             self.forget_login().await?;
         }
         self.event(&user.id, EventKind::PasswordReset, None).await;
-        if let Err(e) = self.mailer.send(&changed_mail(&user)).await {
-            tracing::warn!(user = %user.id, "password-changed notice not sent: {e}");
-        }
+        self.send_later(&user.id, changed_mail(&user), "password-changed notice", None);
         Ok(())
     }
 
@@ -325,9 +330,7 @@ impl Accounts {
         let keep = self.load_login().await.map(|l| tokens::hash_token(&l.token));
         self.store.revoke_sessions(&user.id, keep.as_deref()).await?;
         self.event(&user.id, EventKind::PasswordChanged, None).await;
-        if let Err(e) = self.mailer.send(&changed_mail(&user)).await {
-            tracing::warn!(user = %user.id, "password-changed notice not sent: {e}");
-        }
+        self.send_later(&user.id, changed_mail(&user), "password-changed notice", None);
         Ok(())
     }
 
@@ -366,6 +369,39 @@ impl Accounts {
     pub async fn record(&self, user_id: &str, entry: PromptEntry) -> Result<()> {
         debug_assert_eq!(entry.user_id, user_id);
         Ok(self.store.record_prompt(entry).await?)
+    }
+
+    /// Send `mail` to the user `user_id` on a task of its own; `event`, if
+    /// any, goes to their history first. The outcome is logged as `what`.
+    fn send_later(&self, user_id: &str, mail: Mail, what: &'static str, event: Option<EventKind>) {
+        /// Counts a message as on its way until dropped, even by a panic.
+        struct Sending(Arc<tokio::sync::watch::Sender<usize>>);
+        impl Drop for Sending {
+            fn drop(&mut self) {
+                self.0.send_modify(|n| *n -= 1);
+            }
+        }
+        self.sending.send_modify(|n| *n += 1);
+        let sending = Sending(self.sending.clone());
+        let (me, user) = (self.clone(), user_id.to_owned());
+        tokio::spawn(async move {
+            let _sending = sending;
+            if let Some(kind) = event {
+                me.event(&user, kind, None).await;
+            }
+            match me.mailer.send(&mail).await {
+                Ok(Delivery::Sent { host }) => tracing::info!(%user, %host, "{what} sent"),
+                Ok(Delivery::Outbox(path)) => tracing::info!(%user, "{what} written to {}", path.display()),
+                Err(e) => tracing::error!(%user, "{what} not sent: {e}"),
+            }
+        });
+    }
+
+    /// Wait until every message handed to the mailer is sent or has failed.
+    pub async fn wait_for_mail(&self) {
+        let mut sending = self.sending.subscribe();
+        // An error means the sender is gone, and with it every message.
+        let _ = sending.wait_for(|n| *n == 0).await;
     }
 
     async fn start_session(&self, user: &User) -> Result<()> {
