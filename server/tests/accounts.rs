@@ -4,18 +4,17 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use codegenie::accounts::{self, AccountError, Accounts, LoginName};
-use codegenie::config::{Argon2Settings, Secret, Settings};
+use codegenie::accounts::{self, AccountError, LoginName};
+use codegenie::config::Argon2Settings;
 use codegenie::store::{PromptEntry, PromptKind, PromptStatus, new_id, now_millis};
 use codegenie_e2e::LspClient;
 use serde_json::json;
 
-const PW: &str = "correct horse 1";
-const NEW_PW: &str = "battery staple 2";
+mod accounts_support;
+use accounts_support::*;
 
 /// The SMTP server of the test run, or `None` (the SMTP tests then say so).
 fn smtp() -> Option<(String, PathBuf)> {
@@ -27,19 +26,6 @@ fn smtp() -> Option<(String, PathBuf)> {
 fn skipped(test: &str) {
     use std::io::Write;
     let _ = writeln!(std::io::stderr(), "SKIPPED: {test}: CODEGENIE_TEST_SMTP_URL is not set (bash tests/run sets it)");
-}
-
-fn settings(data: &Path, smtp_url: Option<&str>) -> Settings {
-    let mut s = Settings { data_dir: Some(data.to_path_buf()), ..Default::default() };
-    s.smtp.url = smtp_url.map(Secret::new);
-    s.smtp.from = "CodeGenie Test <codegenie@test.invalid>".into();
-    s.accounts.argon2 = Argon2Settings { memory_kib: 1024, iterations: 1, parallelism: 1 };
-    s
-}
-
-/// A unique address per test, so tests can share the mail server.
-fn email(tag: &str) -> String {
-    format!("{tag}-{}@example.com", new_id().to_lowercase())
 }
 
 /// The messages the SMTP server received for `to`, as raw text.
@@ -80,10 +66,6 @@ fn code_in(mail: &str) -> String {
         }
     }
     panic!("no code in:\n{mail}");
-}
-
-async fn service(data: &Path, smtp_url: Option<&str>) -> Accounts {
-    accounts::open(&settings(data, smtp_url)).await.unwrap()
 }
 
 #[tokio::test]
@@ -142,11 +124,10 @@ async fn answers_do_not_reveal_which_accounts_exist() {
     assert_eq!(wrong, "invalid email/username or password");
 }
 
-/// A clock the test moves.
-fn clock() -> (Arc<AtomicI64>, accounts::service::Clock) {
-    let now = Arc::new(AtomicI64::new(now_millis()));
-    let c = now.clone();
-    (now, Arc::new(move || c.load(Ordering::SeqCst)))
+/// The `.eml` files in the outbox of the data directory `data`.
+fn outbox(data: &Path) -> Vec<String> {
+    let Ok(dir) = std::fs::read_dir(data.join("outbox")) else { return Vec::new() };
+    dir.flatten().map(|e| std::fs::read_to_string(e.path()).unwrap_or_default()).collect()
 }
 
 #[tokio::test]
@@ -165,13 +146,41 @@ async fn five_failures_lock_the_account_until_the_lock_expires() {
     for _ in 0..5 {
         assert!(matches!(acc.login(&name, "bad password").await, Err(AccountError::InvalidLogin)));
     }
+    // Locked: even the right password gets the answer anyone gets, and the
+    // owner learns why by mail.
     let err = acc.login(&name, PW).await.unwrap_err();
-    assert!(matches!(err, AccountError::Locked { minutes: 15 }), "{err}");
-    assert!(err.to_string().contains("try again in 15 minute"), "{err}");
+    assert!(matches!(err, AccountError::InvalidLogin), "{err}");
+    acc.wait_for_mail().await;
+    let mails = outbox(dir.path());
+    let notice = mails.iter().find(|m| m.contains("locked")).expect("a lock notice");
+    for part in [format!("To: {to}").as_str(), "5 failed logins", "15 minutes", "codegenie forgot"] {
+        assert!(notice.contains(part), "{part:?} in {notice}");
+    }
     now.fetch_add(14 * 60_000, Ordering::SeqCst);
-    assert!(matches!(acc.login(&name, PW).await, Err(AccountError::Locked { minutes: 1 })));
+    assert!(matches!(acc.login(&name, PW).await, Err(AccountError::InvalidLogin)));
     now.fetch_add(60_001, Ordering::SeqCst);
     acc.login(&name, PW).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_password_reset_unlocks_the_account() {
+    let dir = tempfile::tempdir().unwrap();
+    let acc = service(dir.path(), None).await;
+    let to = email("unlock");
+    acc.signup(&to, "unlocky", PW).await.unwrap();
+    acc.logout().await.unwrap();
+    let name = LoginName::Email(to.clone());
+    for _ in 0..5 {
+        assert!(matches!(acc.login(&name, "bad password").await, Err(AccountError::InvalidLogin)));
+    }
+    assert!(matches!(acc.login(&name, PW).await, Err(AccountError::InvalidLogin)), "locked");
+    acc.forgot(&to).await.unwrap();
+    acc.wait_for_mail().await;
+    let mails = outbox(dir.path());
+    let code = code_in(mails.iter().find(|m| m.contains("reset code is")).unwrap());
+    acc.reset(&to, &code, NEW_PW).await.unwrap();
+    let user = acc.login(&name, NEW_PW).await.unwrap();
+    assert_eq!(user.email, to);
 }
 
 #[tokio::test]
