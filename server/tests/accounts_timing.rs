@@ -59,8 +59,8 @@ where
     const WARM_UP: usize = 4;
     let (mut k, mut u) = (Vec::new(), Vec::new());
     for n in 0..WARM_UP + turns {
-        for first in [n % 2 == 0, n % 2 == 1] {
-            if first {
+        for is_known in [n % 2 == 0, n % 2 == 1] {
+            if is_known {
                 k.push(timed(known(n)).await);
             } else {
                 u.push(timed(unknown(n)).await);
