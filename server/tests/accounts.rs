@@ -4,18 +4,17 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use codegenie::accounts::{self, AccountError, Accounts, LoginName};
-use codegenie::config::{Argon2Settings, Secret, Settings};
+use codegenie::accounts::{self, AccountError, LoginName};
+use codegenie::config::Argon2Settings;
 use codegenie::store::{PromptEntry, PromptKind, PromptStatus, new_id, now_millis};
 use codegenie_e2e::LspClient;
 use serde_json::json;
 
-const PW: &str = "correct horse 1";
-const NEW_PW: &str = "battery staple 2";
+mod accounts_support;
+use accounts_support::*;
 
 /// The SMTP server of the test run, or `None` (the SMTP tests then say so).
 fn smtp() -> Option<(String, PathBuf)> {
@@ -27,19 +26,6 @@ fn smtp() -> Option<(String, PathBuf)> {
 fn skipped(test: &str) {
     use std::io::Write;
     let _ = writeln!(std::io::stderr(), "SKIPPED: {test}: CODEGENIE_TEST_SMTP_URL is not set (bash tests/run sets it)");
-}
-
-fn settings(data: &Path, smtp_url: Option<&str>) -> Settings {
-    let mut s = Settings { data_dir: Some(data.to_path_buf()), ..Default::default() };
-    s.smtp.url = smtp_url.map(Secret::new);
-    s.smtp.from = "CodeGenie Test <codegenie@test.invalid>".into();
-    s.accounts.argon2 = Argon2Settings { memory_kib: 1024, iterations: 1, parallelism: 1 };
-    s
-}
-
-/// A unique address per test, so tests can share the mail server.
-fn email(tag: &str) -> String {
-    format!("{tag}-{}@example.com", new_id().to_lowercase())
 }
 
 /// The messages the SMTP server received for `to`, as raw text.
@@ -82,10 +68,6 @@ fn code_in(mail: &str) -> String {
     panic!("no code in:\n{mail}");
 }
 
-async fn service(data: &Path, smtp_url: Option<&str>) -> Accounts {
-    accounts::open(&settings(data, smtp_url)).await.unwrap()
-}
-
 #[tokio::test]
 async fn forgot_and_reset_through_a_real_mail_server() {
     let Some((url, maildir)) = smtp() else { return skipped("forgot_and_reset_through_a_real_mail_server") };
@@ -96,6 +78,7 @@ async fn forgot_and_reset_through_a_real_mail_server() {
     acc.logout().await.unwrap();
 
     let msg = acc.forgot(&to).await.unwrap();
+    acc.wait_for_mail().await;
     let mail = wait_mail(&maildir, &to, 1);
     assert!(mail.contains("From: \"CodeGenie Test\" <codegenie@test.invalid>"), "{mail}");
     assert!(mail.contains("multipart/alternative") && mail.contains("text/plain") && mail.contains("text/html"));
@@ -104,6 +87,7 @@ async fn forgot_and_reset_through_a_real_mail_server() {
     // The same answer for an address with no account, and no mail.
     let stranger = email("nobody");
     assert_eq!(acc.forgot(&stranger).await.unwrap(), msg);
+    acc.wait_for_mail().await;
 
     let err = acc.reset(&to, "AAAAA-AAAAA", NEW_PW).await.unwrap_err();
     assert_eq!(err.to_string(), "invalid or expired code");
@@ -115,6 +99,7 @@ async fn forgot_and_reset_through_a_real_mail_server() {
     let user = acc.login(&LoginName::Username("ADA".into()), NEW_PW).await.unwrap();
     assert_eq!(user.email, to);
     // A confirmation was sent too.
+    acc.wait_for_mail().await;
     for _ in 0..300 {
         if mails_to(&maildir, &to).iter().any(|m| m.contains("password was changed")) {
             break;
@@ -139,11 +124,10 @@ async fn answers_do_not_reveal_which_accounts_exist() {
     assert_eq!(wrong, "invalid email/username or password");
 }
 
-/// A clock the test moves.
-fn clock() -> (Arc<AtomicI64>, accounts::service::Clock) {
-    let now = Arc::new(AtomicI64::new(now_millis()));
-    let c = now.clone();
-    (now, Arc::new(move || c.load(Ordering::SeqCst)))
+/// The `.eml` files in the outbox of the data directory `data`.
+fn outbox(data: &Path) -> Vec<String> {
+    let Ok(dir) = std::fs::read_dir(data.join("outbox")) else { return Vec::new() };
+    dir.flatten().map(|e| std::fs::read_to_string(e.path()).unwrap_or_default()).collect()
 }
 
 #[tokio::test]
@@ -162,13 +146,41 @@ async fn five_failures_lock_the_account_until_the_lock_expires() {
     for _ in 0..5 {
         assert!(matches!(acc.login(&name, "bad password").await, Err(AccountError::InvalidLogin)));
     }
+    // Locked: even the right password gets the answer anyone gets, and the
+    // owner learns why by mail.
     let err = acc.login(&name, PW).await.unwrap_err();
-    assert!(matches!(err, AccountError::Locked { minutes: 15 }), "{err}");
-    assert!(err.to_string().contains("try again in 15 minute"), "{err}");
+    assert!(matches!(err, AccountError::InvalidLogin), "{err}");
+    acc.wait_for_mail().await;
+    let mails = outbox(dir.path());
+    let notice = mails.iter().find(|m| m.contains("locked")).expect("a lock notice");
+    for part in [format!("To: {to}").as_str(), "5 failed logins", "15 minutes", "codegenie forgot"] {
+        assert!(notice.contains(part), "{part:?} in {notice}");
+    }
     now.fetch_add(14 * 60_000, Ordering::SeqCst);
-    assert!(matches!(acc.login(&name, PW).await, Err(AccountError::Locked { minutes: 1 })));
+    assert!(matches!(acc.login(&name, PW).await, Err(AccountError::InvalidLogin)));
     now.fetch_add(60_001, Ordering::SeqCst);
     acc.login(&name, PW).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_password_reset_unlocks_the_account() {
+    let dir = tempfile::tempdir().unwrap();
+    let acc = service(dir.path(), None).await;
+    let to = email("unlock");
+    acc.signup(&to, "unlocky", PW).await.unwrap();
+    acc.logout().await.unwrap();
+    let name = LoginName::Email(to.clone());
+    for _ in 0..5 {
+        assert!(matches!(acc.login(&name, "bad password").await, Err(AccountError::InvalidLogin)));
+    }
+    assert!(matches!(acc.login(&name, PW).await, Err(AccountError::InvalidLogin)), "locked");
+    acc.forgot(&to).await.unwrap();
+    acc.wait_for_mail().await;
+    let mails = outbox(dir.path());
+    let code = code_in(mails.iter().find(|m| m.contains("reset code is")).unwrap());
+    acc.reset(&to, &code, NEW_PW).await.unwrap();
+    let user = acc.login(&name, NEW_PW).await.unwrap();
+    assert_eq!(user.email, to);
 }
 
 #[tokio::test]
@@ -189,6 +201,7 @@ async fn reset_codes_expire_allow_five_attempts_and_are_throttled() {
 
     acc.forgot(&to).await.unwrap();
     acc.forgot(&to).await.unwrap(); // within 60 s: no second code
+    acc.wait_for_mail().await;
     assert_eq!(codes().len(), 1);
     let first = codes()[0].clone();
     // Expired after 15 minutes.
@@ -196,6 +209,7 @@ async fn reset_codes_expire_allow_five_attempts_and_are_throttled() {
     assert_eq!(acc.reset(&to, &first, NEW_PW).await.unwrap_err().to_string(), "invalid or expired code");
 
     acc.forgot(&to).await.unwrap();
+    acc.wait_for_mail().await;
     let all = codes();
     assert_eq!(all.len(), 2);
     let second = all.into_iter().find(|c| *c != first).unwrap();
@@ -207,6 +221,7 @@ async fn reset_codes_expire_allow_five_attempts_and_are_throttled() {
     // A weak new password is refused before the code is spent.
     now.fetch_add(61_000, Ordering::SeqCst);
     acc.forgot(&to).await.unwrap();
+    acc.wait_for_mail().await;
     let third = codes().into_iter().find(|c| *c != first && *c != second).unwrap();
     assert!(matches!(acc.reset(&to, &third, "short").await, Err(AccountError::Policy(_))));
     acc.reset(&to, &third, NEW_PW).await.unwrap();
@@ -228,6 +243,7 @@ async fn a_reset_ends_every_session() {
     let before = std::fs::read(&saved[0]).unwrap();
     acc.current().await.unwrap();
     acc.forgot(&to).await.unwrap();
+    acc.wait_for_mail().await;
     let mail = std::fs::read_dir(dir.path().join("outbox")).unwrap().flatten().next().unwrap().path();
     let code = code_in(&std::fs::read_to_string(mail).unwrap());
     acc.reset(&to, &code, NEW_PW).await.unwrap();
@@ -405,7 +421,13 @@ async fn lsp_flow(url: &str, maildir: &Path, mongo: Option<&str>) {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().display().to_string();
     let db = format!("codegenie_accounts_{}", new_id().to_lowercase());
+    // Cheap password hashing, from a config file (never from the editor).
+    let config_dir = tempfile::tempdir().unwrap();
+    let config = config_dir.path().join("config.toml");
+    std::fs::write(&config, codegenie_e2e::CHEAP_ARGON2_TOML).unwrap();
+    let config = config.display().to_string();
     let mut env = vec![
+        ("CODEGENIE_CONFIG", config.as_str()),
         ("CODEGENIE_DATA_DIR", data.as_str()),
         ("HOME", data.as_str()),
         ("CODEGENIE_SMTP_URL", url),
@@ -416,8 +438,7 @@ async fn lsp_flow(url: &str, maildir: &Path, mongo: Option<&str>) {
         env.push(("CODEGENIE_MONGODB_DB", db.as_str()));
     }
     let client = LspClient::spawn_binary(&env);
-    let fast = json!({"accounts": {"argon2": {"memory_kib": 1024, "iterations": 1, "parallelism": 1}}});
-    client.initialize(json!({"codegenie": fast}), &["utf-16"]).await;
+    client.initialize(json!({"codegenie": {}}), &["utf-16"]).await;
     let exec = |command: &str, arg: serde_json::Value| {
         client.request("workspace/executeCommand", json!({"command": command, "arguments": [arg]}))
     };

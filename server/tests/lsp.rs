@@ -1,6 +1,10 @@
 //! The language server in-process, over an in-memory pipe, driven by the
 //! scripted client: whole replies are compared.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
 use codegenie::config::{Layers, Source};
 use codegenie_e2e::LspClient;
 use pretty_assertions::assert_eq;
@@ -21,10 +25,16 @@ impl std::ops::Deref for TestServer {
 }
 
 fn start() -> TestServer {
+    start_with("")
+}
+
+/// A server whose trusted config file (where data, mail and the database
+/// are: never from the editor) holds `toml` after its data directory.
+fn start_with(toml: &str) -> TestServer {
     let data = tempfile::tempdir().unwrap();
     let mut layers = Layers::default();
     let data_dir = serde_json::to_string(&data.path()).unwrap();
-    layers.push_toml(Source::File("test.toml".into()), &format!("data_dir = {data_dir}\n"));
+    layers.push_toml(Source::File("test.toml".into()), &format!("data_dir = {data_dir}\n{toml}"));
     let (client_io, server_io) = tokio::io::duplex(1 << 20);
     let (server_read, server_write) = tokio::io::split(server_io);
     tokio::spawn(codegenie::lsp::serve(server_read, server_write, layers));
@@ -329,4 +339,113 @@ async fn shutdown_then_exit() {
     let server = start();
     server.initialize(json!({}), &[]).await;
     assert_eq!(server.client.shutdown().await, None);
+}
+
+/// A TCP server on loopback that accepts connections and never sends a
+/// byte, like a mail or database server that hangs; returns its address and
+/// the number of connections it has accepted.
+async fn stalled_server() -> (std::net::SocketAddr, Arc<AtomicUsize>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let count = accepted.clone();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+            count.fetch_add(1, Ordering::SeqCst);
+        }
+    });
+    (addr, accepted)
+}
+
+/// Wait until `counter` reaches `n` (the test fails after 30 s).
+async fn reach(counter: &AtomicUsize, n: usize) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while counter.load(Ordering::SeqCst) < n {
+        assert!(Instant::now() < deadline, "only {} connections in 30 s", counter.load(Ordering::SeqCst));
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// Code actions answer from memory: under 5 ms. One of the 20 may be
+/// late on a busy machine (a scheduling hiccup), but not by a wait on
+/// other work, which takes seconds here.
+fn assert_quick(times: &[Duration], while_what: &str) {
+    assert!(times[0] < Duration::from_millis(100), "a code action waited {:?} {while_what}", times[0]);
+    assert!(times[1] < Duration::from_millis(5), "code actions took {times:?} {while_what}");
+}
+
+/// How long each of 20 code actions on a comment takes, slowest first.
+async fn code_action_times(client: &LspClient, uri: &str) -> Vec<Duration> {
+    let mut times = Vec::new();
+    for _ in 0..20 {
+        let started = Instant::now();
+        let actions = code_actions(client, uri, range(0, 3, 0, 3), None).await;
+        times.push(started.elapsed());
+        assert_eq!(titles(&actions)[0], "CodeGenie: Generate code from comment");
+    }
+    times.sort_unstable_by(|a, b| b.cmp(a));
+    eprintln!("code actions: slowest {:?}, median {:?}", times[0], times[times.len() / 2]);
+    times
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forgot_password_answers_at_once_while_the_mail_server_stalls() {
+    let (smtp, connections) = stalled_server().await;
+    let server = start_with(&format!("[smtp]\nurl = \"smtp://{smtp}\"\n{}", codegenie_e2e::CHEAP_ARGON2_TOML));
+    server.initialize(json!({"codegenie": {}}), &["utf-16"]).await;
+    let exec = |command: &'static str, arg: Value| {
+        server.request("workspace/executeCommand", json!({"command": command, "arguments": [arg]}))
+    };
+    let emails: Vec<String> = (0..4).map(|n| format!("stalled{n}@example.com")).collect();
+    for (n, email) in emails.iter().enumerate() {
+        let user = json!({"email": email, "username": format!("stalled{n}"), "password": "correct horse battery"});
+        exec("codegenie.signup", user).await.unwrap();
+    }
+    server.open("file:///w/a.py", "python", 1, "# reverse a string\n").await;
+    code_actions(&server, "file:///w/a.py", range(0, 3, 0, 3), None).await; // warm
+
+    // Four reset codes on their way to a mail server that never answers.
+    let forgot = futures_util::future::join_all(emails.iter().map(|email| async move {
+        let started = Instant::now();
+        let reply = exec("codegenie.forgotPassword", json!({"email": email})).await;
+        (reply, started.elapsed())
+    }));
+    let editor = async {
+        reach(&connections, 4).await;
+        code_action_times(&server, "file:///w/a.py").await
+    };
+    let (answers, times) = tokio::join!(forgot, editor);
+    for (reply, took) in answers {
+        let message = reply.unwrap()["message"].as_str().unwrap().to_owned();
+        assert!(message.starts_with("If an account exists for that email"), "{message}");
+        assert!(took < Duration::from_secs(5), "forgotPassword waited {took:?} for the mail server");
+    }
+    assert_quick(&times, "while the mail server stalled");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn code_actions_answer_while_account_commands_wait_on_the_database() {
+    let (mongo, connections) = stalled_server().await;
+    let server = start_with(&format!("[mongodb]\nuri = \"mongodb://{mongo}/?directConnection=true\"\n"));
+    server.initialize(json!({"codegenie": {}}), &["utf-16"]).await;
+    server.open("file:///w/a.py", "python", 1, "# reverse a string\n").await;
+    code_actions(&server, "file:///w/a.py", range(0, 3, 0, 3), None).await; // warm
+    let login = |n: usize| {
+        let arg = json!({"email": format!("db{n}@example.com"), "password": "correct horse battery"});
+        server.request("workspace/executeCommand", json!({"command": "codegenie.login", "arguments": [arg]}))
+    };
+    // Eight logins, each waiting for a database that never answers.
+    let logins = futures_util::future::join_all((0..8).map(login));
+    let editor = async {
+        // The logins were sent first: they are all before the code actions.
+        reach(&connections, 1).await;
+        code_action_times(&server, "file:///w/a.py").await
+    };
+    let (replies, times) = tokio::join!(logins, editor);
+    assert_quick(&times, "while logins waited for the database");
+    for reply in replies {
+        assert!(reply.is_err(), "no database, no login: {reply:?}");
+    }
 }

@@ -38,12 +38,7 @@ async fn session_with(client_options: Value, signed_up: bool, capabilities: Valu
     // Where data and tokens go comes from trusted layers (here a config
     // file), never from the editor.
     let mut layers = Layers::default();
-    let trusted = format!(
-        "data_dir = {}\n[hf]\nurl = {}\ntoken = \"hf_dummyTOKEN0123456789\"\n{}",
-        serde_json::to_string(&data.path()).unwrap(),
-        serde_json::to_string(&models.url()).unwrap(),
-        codegenie_e2e::CHEAP_ARGON2_TOML,
-    );
+    let trusted = codegenie_e2e::trusted_toml(data.path(), &models.url());
     layers.push_toml(Source::File("test.toml".into()), &trusted);
     tokio::spawn(codegenie::lsp::serve(server_read, server_write, layers));
     let (client_read, client_write) = tokio::io::split(client_io);
@@ -171,6 +166,25 @@ async fn generate_in_typescript_on_the_last_line_without_a_line_break() {
     let (_, edit) = generate_in(&s, "file:///w/g.ts", "typescript", text, 1, 3).await;
     let code = "\nfunction greetTheUser(): string {\n  // greet the user\n  return \"greet_the_user\";\n}";
     assert_eq!(edit, one_insert("file:///w/g.ts", 3, 1, 17, code));
+}
+
+#[tokio::test]
+async fn code_indented_with_non_ascii_spaces_is_inserted() {
+    let s = session(json!({}), true).await;
+    // A no-break space, then a space and an ideographic space (U+3000).
+    s.models.set_options(|o| o.answer = Some("```python\n\u{a0}def f():\n \u{3000}return 1\n```".into()));
+    let uri = "file:///w/a.py";
+    s.open(uri, "python", 1, "# reverse a string\n").await;
+    let id = start_generate(&s, uri, 0, 1).await;
+    let (_, end) = wait_end(&s, &token(&id)).await;
+    assert_eq!(end["message"], "inserted 2 lines");
+    let (_, edit) = s.wait_for("workspace/applyEdit", 0).await;
+    assert_eq!(edit["params"]["edit"], one_insert(uri, 1, 1, 0, "def f():\n\u{3000}return 1\n"));
+    let entries = history(&s).await;
+    assert_eq!(
+        (entries[0]["status"].as_str(), entries[0]["output"].as_str()),
+        (Some("ok"), Some("def f():\n\u{3000}return 1"))
+    );
 }
 
 #[tokio::test]

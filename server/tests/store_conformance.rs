@@ -79,8 +79,14 @@ async fn users_are_found_ignoring_case_and_track_logins(b: Backend) {
     let back = s.user_by_id(&user.id).await.unwrap().unwrap();
     assert_eq!((back.failed_logins, back.locked_until, back.last_login_at), (0, None, Some(9_000)));
 
+    // A new password starts afresh: no failures counted, no lock.
+    s.add_failed_login(&user.id).await.unwrap();
+    s.lock_user(&user.id, 20_000).await.unwrap();
+    s.add_failed_login(&user.id).await.unwrap();
     s.set_password_hash(&user.id, "$argon2id$new").await.unwrap();
-    assert_eq!(s.user_by_id(&user.id).await.unwrap().unwrap().password_hash, "$argon2id$new");
+    let reset = s.user_by_id(&user.id).await.unwrap().unwrap();
+    assert_eq!(reset.password_hash, "$argon2id$new");
+    assert_eq!((reset.failed_logins, reset.locked_until), (0, None));
     assert_eq!(s.set_password_hash("missing", "x").await, Err(StoreError::NotFound));
     assert_eq!(s.add_failed_login("missing").await, Err(StoreError::NotFound));
     b.finish().await;

@@ -18,9 +18,13 @@ pub fn run(settings: &Settings, command: Command, json: bool) -> anyhow::Result<
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     rt.block_on(async move {
         let accounts = super::open(settings).await?;
-        let out = execute(&accounts, command).await?;
-        print(&out, json);
-        Ok(())
+        let out = execute(&accounts, command).await;
+        if let Ok(out) = &out {
+            print(out, json);
+        }
+        // Mail goes out in the background: let it leave before the process does.
+        accounts.wait_for_mail().await;
+        out.map(drop)
     })
 }
 

@@ -29,16 +29,22 @@ pub enum PolicyError {
 /// Check a new password. Length counts characters, and is checked before
 /// any hashing so an over-long password costs nothing.
 pub fn check_policy(password: &str, email: &str, username: &str) -> Result<(), PolicyError> {
+    check_length(password)?;
+    let p = password.trim().to_lowercase();
+    if p == email.trim().to_lowercase() || p == username.trim().to_lowercase() {
+        return Err(PolicyError::SameAsIdentity);
+    }
+    Ok(())
+}
+
+/// The part of the policy that needs no account: the length.
+pub fn check_length(password: &str) -> Result<(), PolicyError> {
     let len = password.chars().count();
     if len < MIN_LEN {
         return Err(PolicyError::TooShort);
     }
     if len > MAX_LEN {
         return Err(PolicyError::TooLong);
-    }
-    let p = password.trim().to_lowercase();
-    if p == email.trim().to_lowercase() || p == username.trim().to_lowercase() {
-        return Err(PolicyError::SameAsIdentity);
     }
     Ok(())
 }

@@ -1,6 +1,19 @@
 //! The account use-cases, over the store, a mailer and the password hasher.
 //! The user of every history operation is the one behind the saved session,
 //! never an id from the caller.
+//!
+//! Mail goes out on a task of its own: no request waits for a mail server,
+//! and no answer depends on whether a message was sent. A failed send is
+//! logged; [`Accounts::wait_for_mail`] waits for what is still on its way
+//! (the command line does before it exits).
+//!
+//! Nothing tells whether an account exists: login, forgot and reset give
+//! one answer for a known and an unknown account, after the same work — an
+//! argon2 verification (against a dummy hash) for every login, and for
+//! every request one store write, made for a known account's records or
+//! else for [`NO_ACCOUNT`]'s. A locked account answers like a wrong
+//! password (OWASP); its owner learns of the lock by mail, and a password
+//! reset lifts it.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -23,14 +36,18 @@ pub const INVALID_LOGIN: &str = "invalid email/username or password";
 /// The one answer to a bad reset code, whatever the cause.
 pub const INVALID_CODE: &str = "invalid or expired code";
 
+/// The user id under which a request about an unknown account (or a
+/// locked one) writes what a request about a known account writes — a
+/// reset code — so that both take the same time. No account has this id
+/// (account ids are ULIDs), and reset codes are only ever looked up for an
+/// account found by its email.
+pub const NO_ACCOUNT: &str = "no-account";
+
 #[derive(Debug, thiserror::Error)]
 pub enum AccountError {
+    /// A wrong password, an unknown account or a locked one.
     #[error("{INVALID_LOGIN}")]
     InvalidLogin,
-    #[error(
-        "this account is locked after too many failed logins; try again in {minutes} minute(s) or reset your password"
-    )]
-    Locked { minutes: i64 },
     #[error(
         "you are not logged in: sign up with `codegenie signup --email EMAIL --username NAME` or log in with \
          `codegenie login --email EMAIL` (in the editor: \"CodeGenie: Sign Up\" or \"CodeGenie: Log In\")"
@@ -111,6 +128,8 @@ pub type Clock = Arc<dyn Fn() -> Millis + Send + Sync>;
 pub struct Accounts {
     store: Store,
     mailer: Arc<dyn Mailer>,
+    /// How many messages are still on their way.
+    sending: Arc<tokio::sync::watch::Sender<usize>>,
     hasher: Hasher,
     settings: AccountSettings,
     /// Where the current login is saved (one file per store).
@@ -128,7 +147,15 @@ impl Accounts {
         data_dir: &std::path::Path,
     ) -> std::result::Result<Self, HashError> {
         let saved = saved::path(data_dir, &store.location());
-        Ok(Self { store, mailer, hasher: Hasher::new(settings.argon2)?, settings, saved, now: Arc::new(now_millis) })
+        Ok(Self {
+            store,
+            mailer,
+            sending: Arc::new(tokio::sync::watch::Sender::new(0)),
+            hasher: Hasher::new(settings.argon2)?,
+            settings,
+            saved,
+            now: Arc::new(now_millis),
+        })
     }
 
     /// Use another clock (tests of expiry and lock-out).
@@ -168,16 +195,20 @@ impl Accounts {
             LoginName::Username(u) => self.store.user_by_username(u).await?,
         };
         let now = self.now();
-        if let Some(u) = &user
-            && let Some(until) = u.locked_until.filter(|until| *until > now)
-        {
-            return Err(AccountError::Locked { minutes: (until - now + MINUTE - 1) / MINUTE });
-        }
+        let locked = user.as_ref().is_some_and(|u| u.locked_until.is_some_and(|until| until > now));
         let verified = self.hasher.verify(password, user.as_ref().map(|u| u.password_hash.as_str())).await;
         let user = match user {
-            Some(u) if verified.ok => u,
+            Some(u) if verified.ok && !locked => u,
+            Some(u) if !locked => {
+                self.count_failure(&u, now).await?;
+                return Err(AccountError::InvalidLogin);
+            }
             other => {
-                self.count_failure(other.as_ref(), now).await?;
+                if let Some(u) = other {
+                    tracing::info!(user = %u.id, "login refused: the account is locked");
+                }
+                // What counting a failure writes, counting nothing.
+                self.write_for_no_account(now).await?;
                 return Err(AccountError::InvalidLogin);
             }
         };
@@ -194,16 +225,43 @@ impl Accounts {
         Ok(UserView::from(&user))
     }
 
-    /// Count a failed login against a known account, locking it at the limit.
-    async fn count_failure(&self, user: Option<&User>, now: Millis) -> Result<()> {
-        let Some(u) = user else { return Ok(()) };
-        let failures = self.store.add_failed_login(&u.id).await?;
+    /// Count a failed login against an account, locking it at the limit
+    /// and telling its owner.
+    async fn count_failure(&self, user: &User, now: Millis) -> Result<()> {
+        let failures = self.store.add_failed_login(&user.id).await?;
         if failures >= self.settings.max_failed_logins {
-            let minutes = self.settings.lockout_minutes as i64;
-            self.store.lock_user(&u.id, now + minutes * MINUTE).await?;
-            tracing::warn!(user = %u.id, "account locked after {failures} failed logins");
+            let minutes = self.settings.lockout_minutes;
+            self.store.lock_user(&user.id, now + minutes as i64 * MINUTE).await?;
+            tracing::warn!(user = %user.id, "account locked after {failures} failed logins");
+            let mail = move |u: &User| locked_mail(u, failures, minutes);
+            self.send_later(Some(user.clone()), "lock notice", None, mail);
         }
         Ok(())
+    }
+
+    /// The one store write of a failed login or reset, made for
+    /// [`NO_ACCOUNT`]: an attempt counted on its reset code (made the
+    /// first time). Its creation time stays, so `forgot` for an unknown
+    /// email is throttled as for a known one.
+    async fn write_for_no_account(&self, now: Millis) -> Result<()> {
+        if self.store.add_reset_attempt(NO_ACCOUNT).await? == 0 {
+            self.store.put_reset_code(self.new_reset_code(NO_ACCOUNT, now).1, now).await?;
+        }
+        Ok(())
+    }
+
+    /// A new reset code for `user_id` and the record the store keeps of it.
+    fn new_reset_code(&self, user_id: &str, now: Millis) -> (String, ResetCode) {
+        let code = tokens::new_reset_code();
+        let record = ResetCode {
+            user_id: user_id.to_owned(),
+            code_hash: tokens::hash_code(user_id, &code),
+            created_at: now,
+            expires_at: now + self.settings.reset_code_minutes as i64 * MINUTE,
+            attempts: 0,
+            consumed_at: None,
+        };
+        (code, record)
     }
 
     /// End the saved session (a no-op when there is none).
@@ -234,7 +292,7 @@ impl Accounts {
     }
 
     /// Send a reset code if the account exists. The answer is the same
-    /// either way; only a failing mail server is reported.
+    /// either way, and comes before the mail is sent.
     pub async fn forgot(&self, email: &str) -> Result<String> {
         let message = format!(
             "If an account exists for that email, a reset code is on its way; it is valid for {} minutes.",
@@ -243,67 +301,67 @@ impl Accounts {
         let Ok(email) = identity::normalise_email(email) else {
             return Ok(message);
         };
-        let Some(user) = self.store.user_by_email(&email).await? else {
-            return Ok(message);
-        };
+        let user = self.store.user_by_email(&email).await?;
         let now = self.now();
-        let code = tokens::new_reset_code();
-        let record = ResetCode {
-            user_id: user.id.clone(),
-            code_hash: tokens::hash_code(&user.id, &code),
-            created_at: now,
-            expires_at: now + self.settings.reset_code_minutes as i64 * MINUTE,
-            attempts: 0,
-            consumed_at: None,
-        };
+        // At most one code a minute per account; an unknown email makes its
+        // code, throttled alike, for `NO_ACCOUNT`.
         let since = now - self.settings.reset_code_interval_secs as i64 * 1000;
-        if self.store.put_reset_code(record, since).await? == ResetCodeOutcome::Throttled {
-            tracing::info!(user = %user.id, "reset code not re-sent: one was sent moments ago");
-            return Ok(message);
-        }
-        let mail = reset_mail(&user, &code, self.settings.reset_code_minutes);
-        match self.mailer.send(&mail).await {
-            Ok(Delivery::Sent { host }) => tracing::info!(user = %user.id, %host, "reset code sent"),
-            Ok(Delivery::Outbox(path)) => tracing::info!(user = %user.id, "reset code written to {}", path.display()),
-            Err(e) => {
-                tracing::error!(user = %user.id, "reset code not sent: {e}");
-                return Err(e.into());
+        let subject = user.as_ref().map_or(NO_ACCOUNT, |u| u.id.as_str());
+        let (code, record) = self.new_reset_code(subject, now);
+        let outcome = self.store.put_reset_code(record, since).await?;
+        let to = match user {
+            Some(user) if outcome == ResetCodeOutcome::Throttled => {
+                tracing::info!(user = %user.id, "reset code not re-sent: one was sent moments ago");
+                None
             }
-        }
-        self.event(&user.id, EventKind::PasswordResetRequested, None).await;
+            user => user,
+        };
+        let minutes = self.settings.reset_code_minutes;
+        let mail = move |u: &User| reset_mail(u, &code, minutes);
+        self.send_later(to, "reset code", Some(EventKind::PasswordResetRequested), mail);
         Ok(message)
     }
 
-    /// Set a new password with a reset code; revokes every session.
+    /// Set a new password with a reset code; revokes every session and
+    /// lifts a lock. The code is checked before anything that needs the
+    /// account, so a wrong code gets one answer whatever the email.
     pub async fn reset(&self, email: &str, code: &str, new_password: &str) -> Result<()> {
+        password::check_length(new_password)?;
         let email = identity::normalise_email(email).map_err(|_| AccountError::InvalidCode)?;
-        let user = self.store.user_by_email(&email).await?.ok_or(AccountError::InvalidCode)?;
-        password::check_policy(new_password, &user.email, &user.username)?;
+        let user = self.store.user_by_email(&email).await?;
         let now = self.now();
-        let stored = self.store.reset_code(&user.id, now).await?.ok_or(AccountError::InvalidCode)?;
+        let subject = user.as_ref().map_or(NO_ACCOUNT, |u| u.id.as_str());
+        let stored = self.store.reset_code(subject, now).await?;
+        let hash = tokens::hash_code(subject, code);
         let max = self.settings.reset_code_attempts;
-        if stored.consumed_at.is_some() || stored.attempts >= max {
-            return Err(AccountError::InvalidCode);
-        }
-        let hash = tokens::hash_code(&user.id, code);
-        if !constant_time_eq(hash.as_bytes(), stored.code_hash.as_bytes()) {
-            self.store.add_reset_attempt(&user.id).await?;
-            return Err(AccountError::InvalidCode);
-        }
+        let valid = stored.as_ref().is_some_and(|s| {
+            s.consumed_at.is_none() && s.attempts < max && constant_time_eq(hash.as_bytes(), s.code_hash.as_bytes())
+        });
+        let user = match user {
+            Some(u) if valid => u,
+            Some(u) if stored.is_some() => {
+                self.store.add_reset_attempt(&u.id).await?;
+                return Err(AccountError::InvalidCode);
+            }
+            _ => {
+                // What counting an attempt writes, counting nothing.
+                self.write_for_no_account(now).await?;
+                return Err(AccountError::InvalidCode);
+            }
+        };
+        password::check_policy(new_password, &user.email, &user.username)?;
         if !self.store.consume_reset_code(&user.id, &hash, now, max).await? {
             return Err(AccountError::InvalidCode);
         }
         let new_hash = self.hasher.hash(new_password).await?;
         self.store.set_password_hash(&user.id, &new_hash).await?;
         let revoked = self.store.revoke_sessions(&user.id, None).await?;
-        tracing::info!(user = %user.id, revoked, "password reset; sessions revoked");
+        tracing::info!(user = %user.id, revoked, "password reset; sessions revoked, any lock lifted");
         if self.load_login().await.is_some_and(|l| l.user_id == user.id) {
             self.forget_login().await?;
         }
         self.event(&user.id, EventKind::PasswordReset, None).await;
-        if let Err(e) = self.mailer.send(&changed_mail(&user)).await {
-            tracing::warn!(user = %user.id, "password-changed notice not sent: {e}");
-        }
+        self.send_later(Some(user), "password-changed notice", None, changed_mail);
         Ok(())
     }
 
@@ -325,9 +383,7 @@ impl Accounts {
         let keep = self.load_login().await.map(|l| tokens::hash_token(&l.token));
         self.store.revoke_sessions(&user.id, keep.as_deref()).await?;
         self.event(&user.id, EventKind::PasswordChanged, None).await;
-        if let Err(e) = self.mailer.send(&changed_mail(&user)).await {
-            tracing::warn!(user = %user.id, "password-changed notice not sent: {e}");
-        }
+        self.send_later(Some(user), "password-changed notice", None, changed_mail);
         Ok(())
     }
 
@@ -366,6 +422,47 @@ impl Accounts {
     pub async fn record(&self, user_id: &str, entry: PromptEntry) -> Result<()> {
         debug_assert_eq!(entry.user_id, user_id);
         Ok(self.store.record_prompt(entry).await?)
+    }
+
+    /// Send the mail `mail` writes to `to` on a task of its own; `event`,
+    /// if any, goes to their history first. The outcome is logged as
+    /// `what`. `to` is `None` when there is nothing to send (an unknown
+    /// email, a code sent moments ago): the request hands over all the
+    /// same, so its own work does not depend on it.
+    fn send_later<M>(&self, to: Option<User>, what: &'static str, event: Option<EventKind>, mail: M)
+    where
+        M: FnOnce(&User) -> Mail + Send + 'static,
+    {
+        /// Counts a message as on its way until dropped, even by a panic.
+        struct Sending(Arc<tokio::sync::watch::Sender<usize>>);
+        impl Drop for Sending {
+            fn drop(&mut self) {
+                self.0.send_modify(|n| *n -= 1);
+            }
+        }
+        self.sending.send_modify(|n| *n += 1);
+        let sending = Sending(self.sending.clone());
+        let me = self.clone();
+        tokio::spawn(async move {
+            let _sending = sending;
+            let Some(user) = to else { return };
+            if let Some(kind) = event {
+                me.event(&user.id, kind, None).await;
+            }
+            let id = &user.id;
+            match me.mailer.send(&mail(&user)).await {
+                Ok(Delivery::Sent { host }) => tracing::info!(user = %id, %host, "{what} sent"),
+                Ok(Delivery::Outbox(path)) => tracing::info!(user = %id, "{what} written to {}", path.display()),
+                Err(e) => tracing::error!(user = %id, "{what} not sent: {e}"),
+            }
+        });
+    }
+
+    /// Wait until every message handed to the mailer is sent or has failed.
+    pub async fn wait_for_mail(&self) {
+        let mut sending = self.sending.subscribe();
+        // An error means the sender is gone, and with it every message.
+        let _ = sending.wait_for(|n| *n == 0).await;
     }
 
     async fn start_session(&self, user: &User) -> Result<()> {
@@ -449,6 +546,30 @@ fn reset_mail(user: &User, code: &str, minutes: u64) -> Mail {
              <p>It is valid for {minutes} minutes and can be used once. Use it with \
              <code>codegenie reset</code> or &ldquo;CodeGenie: Reset Password&rdquo; in your editor.</p>\
              <p>If you did not ask for this, ignore this message: your password has not changed.</p>",
+            name = html_escape(&user.username),
+        ),
+    }
+}
+
+fn locked_mail(user: &User, failures: u32, minutes: u64) -> Mail {
+    Mail {
+        to: user.email.clone(),
+        subject: "Your CodeGenie account is locked for now".to_owned(),
+        text: format!(
+            "Hello {name},\n\nYour CodeGenie account was locked after {failures} failed logins in a row. \
+             Logins are refused for the next {minutes} minutes.\n\nIf that was you, wait, or reset your \
+             password now with\n\n    codegenie forgot --email {email}\n\nor \"CodeGenie: Forgot Password\" \
+             in your editor: a reset unlocks the account at once. If it was not you, resetting your password \
+             is a good idea too.\n",
+            name = user.username,
+            email = user.email,
+        ),
+        html: format!(
+            "<p>Hello {name},</p><p>Your CodeGenie account was locked after {failures} failed logins in a row. \
+             Logins are refused for the next {minutes} minutes.</p><p>If that was you, wait, or reset your \
+             password now with <code>codegenie forgot</code> or &ldquo;CodeGenie: Forgot Password&rdquo; in your \
+             editor: a reset unlocks the account at once. If it was not you, resetting your password is a good \
+             idea too.</p>",
             name = html_escape(&user.username),
         ),
     }

@@ -4,8 +4,10 @@
 //! I/O; handlers that read take a snapshot and let go of every lock before
 //! they compute. Long work (model calls, database, mail) is spawned as a
 //! task with its own cancellation token, never awaited inside a request:
-//! tower-lsp runs only a few handlers at once, and a slow one would stall
-//! the editor.
+//! tower-lsp runs a bounded number of handlers at once, notifications
+//! included, and slow ones would stall the editor. The bound is raised
+//! from tower-lsp's 4 to [`CONCURRENCY`], so that account commands waiting
+//! on a distant database cannot hold back `didChange` or `codeAction`.
 
 pub mod account_commands;
 pub mod capabilities;
@@ -263,6 +265,11 @@ impl LanguageServer for Server {
     }
 }
 
+/// How many messages (requests and notifications) are handled at once.
+/// Handlers that only read memory finish at once; this leaves room for
+/// account commands that wait on the store.
+pub const CONCURRENCY: usize = 64;
+
 /// Build the service: the server plus its custom methods. The flag is set
 /// when the client asks for `shutdown`.
 pub fn service(base: Layers, shut_down: Arc<AtomicBool>) -> (LspService<Server>, tower_lsp_server::ClientSocket) {
@@ -281,7 +288,10 @@ where
 {
     let shut_down = Arc::new(AtomicBool::new(false));
     let (service, socket) = service(base, shut_down.clone());
-    transport::guarded(input, output, |input, output| Transport::new(input, output, socket).serve(service)).await;
+    transport::guarded(input, output, |input, output| {
+        Transport::new(input, output, socket).concurrency_level(CONCURRENCY).serve(service)
+    })
+    .await;
     shut_down.load(Ordering::SeqCst)
 }
 

@@ -13,9 +13,15 @@
 //! `codegenie/explanation` notification, a markdown file shown with
 //! `window/showDocument`, or `window/showMessage`, in that order of what the
 //! client supports. No lock is held across an await.
+//!
+//! Each job's task is watched: if it panics (a bug), the watcher ends the
+//! job's progress, records the entry as failed, tells the user with
+//! `window/showMessage` and unregisters the job, so that no work dies
+//! silently.
 
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use dashmap::DashMap;
@@ -107,8 +113,8 @@ pub async fn generate(server: &Server, target: TargetArgs) -> Result<Value> {
         indent: found.indent,
     };
     let id = job.id.clone();
-    let job = job.register();
-    tokio::spawn(job.run_generate(request, place, prompt));
+    let (language, input) = (request.language.clone(), request.prompt.clone());
+    job.register().spawn(language, input, move |job| job.run_generate(request, place, prompt));
     Ok(json!({"id": id}))
 }
 
@@ -131,8 +137,8 @@ pub async fn explain(server: &Server, target: TargetArgs) -> Result<Value> {
     let title = format!("CodeGenie: {} explains {name}:{first}-{last}", job.model);
     let request = ExplainRequest { model: Some(job.model.clone()), language: doc.language_id.to_string(), code };
     let id = job.id.clone();
-    let job = job.register();
-    tokio::spawn(job.run_explain(request, title));
+    let (language, input) = (request.language.clone(), request.code.clone());
+    job.register().spawn(language, input, move |job| job.run_explain(request, title));
     Ok(json!({"id": id}))
 }
 
@@ -205,7 +211,12 @@ impl Place {
     }
 }
 
-/// One generation or explanation, from the command to its outcome.
+/// What the history entry of a job that panicked says.
+const INTERNAL_ERROR: &str = "internal error";
+
+/// One generation or explanation, from the command to its outcome. A clone
+/// (the watcher's) shares its [`JobState`].
+#[derive(Clone)]
 struct Job {
     id: String,
     kind: PromptKind,
@@ -223,6 +234,18 @@ struct Job {
     tasks: Arc<DashMap<String, CancellationToken>>,
     cancel: CancellationToken,
     started: Instant,
+    state: Arc<JobState>,
+}
+
+/// How far a job got, for its watcher.
+#[derive(Default)]
+struct JobState {
+    /// The progress token, once the progress has begun.
+    progress: Mutex<Option<ProgressToken>>,
+    /// The progress has ended.
+    ended: AtomicBool,
+    /// The history entry is written.
+    recorded: AtomicBool,
 }
 
 /// What became of an edit sent to the client.
@@ -267,6 +290,7 @@ impl Job {
             tasks: server.tasks.clone(),
             cancel: CancellationToken::new(),
             started,
+            state: Arc::default(),
         })
     }
 
@@ -280,8 +304,55 @@ impl Job {
         self
     }
 
+    /// Run the job on a task of its own, watched by another: when the job
+    /// panics, [`Job::after_panic`] finishes it. `language` and `input` are
+    /// what its history entry records.
+    fn spawn<F>(self, language: String, input: String, run: impl FnOnce(Job) -> F)
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        let watcher = self.clone();
+        let task = tokio::spawn(run(self));
+        tokio::spawn(async move {
+            if let Err(e) = task.await
+                && e.is_panic()
+            {
+                watcher.after_panic(&language, &input).await;
+            }
+        });
+    }
+
+    /// Finish a job whose task panicked: unregister it, end its progress and
+    /// record it as failed unless that was done, and tell the user. The
+    /// panic's own message went to the log (stderr) when it happened.
+    async fn after_panic(&self, language: &str, input: &str) {
+        tracing::error!(id = %self.id, kind = self.kind.as_str(), "the job stopped on an internal error (a panic)");
+        self.finish();
+        let token = self.state.progress.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        if token.is_some() && !self.state.ended.load(Ordering::SeqCst) {
+            let reporter =
+                Reporter { client: self.client.clone(), token, last_stream: None, state: self.state.clone() };
+            reporter.end(format!("failed: {INTERNAL_ERROR}")).await;
+        }
+        if !self.state.recorded.load(Ordering::SeqCst) {
+            self.write_entry(language, input, PromptStatus::Failed, self.model.clone(), INTERNAL_ERROR.to_owned())
+                .await;
+        }
+        let what = match self.kind {
+            PromptKind::Generate => "generation",
+            PromptKind::Explain => "explanation",
+        };
+        let text = format!(
+            "CodeGenie: the {what} stopped on an {INTERNAL_ERROR}. It is recorded as failed in your history \
+             (entry {}); the CodeGenie log has the details.",
+            self.id
+        );
+        self.client.show_message(MessageType::ERROR, text).await;
+    }
+
     async fn run_generate(self, request: GenerateRequest, place: Place, prompt: Target) {
         let mut progress = Reporter::begin(&self).await;
+        fault_point(&request.prompt);
         let (sink, mut events) = Progress::channel();
         let call = self.assistant.generate(&request, &sink, &self.cancel);
         let outcome = drive(call, &mut events, &self.cancel, &mut progress, None).await;
@@ -405,6 +476,7 @@ impl Job {
             markdown: String::new(),
             last: None,
         });
+        fault_point(&request.code);
         let (sink, mut events) = Progress::channel();
         let call = self.assistant.explain(&request, &sink, &self.cancel);
         let outcome = drive(call, &mut events, &self.cancel, &mut progress, stream.as_mut()).await;
@@ -472,14 +544,19 @@ impl Job {
             Outcome::Failed(e) => (PromptStatus::Failed, e.to_string()),
             Outcome::Cancelled => (PromptStatus::Cancelled, String::new()),
         };
+        let model = match outcome {
+            Outcome::Done(a) => a.model.clone(),
+            _ => self.model.clone(),
+        };
+        self.write_entry(language, input, status, model, output).await;
+    }
+
+    async fn write_entry(&self, language: &str, input: &str, status: PromptStatus, model: String, output: String) {
         let entry = PromptEntry {
             id: self.id.clone(),
             user_id: self.user_id.clone(),
             kind: self.kind,
-            model: match outcome {
-                Outcome::Done(a) => a.model.clone(),
-                _ => self.model.clone(),
-            },
+            model,
             language: language.to_owned(),
             input: input.to_owned(),
             output,
@@ -490,12 +567,24 @@ impl Job {
         if let Err(e) = self.accounts.record(&self.user_id, entry).await {
             tracing::warn!(id = %self.id, "cannot record the history entry: {e}");
         }
+        self.state.recorded.store(true, Ordering::SeqCst);
     }
 
     fn finish(&self) {
         self.tasks.remove(&self.key());
     }
 }
+
+/// Where the tests make a job panic, as a bug in it would.
+#[cfg(test)]
+fn fault_point(input: &str) {
+    if input.contains(tests::PANIC) {
+        panic!("a panic in the job, for the tests");
+    }
+}
+
+#[cfg(not(test))]
+fn fault_point(_: &str) {}
 
 /// The progress end message of inserted code.
 fn inserted(code: &str) -> String {
@@ -550,6 +639,8 @@ struct Reporter {
     client: Client,
     token: Option<ProgressToken>,
     last_stream: Option<Instant>,
+    /// Told when the progress begins and ends.
+    state: Arc<JobState>,
 }
 
 impl Reporter {
@@ -562,7 +653,8 @@ impl Reporter {
                 Err(e) => tracing::debug!(id = %job.id, "no progress: {e}"),
             }
         }
-        let reporter = Self { client: job.client.clone(), token, last_stream: None };
+        job.state.progress.lock().unwrap_or_else(|e| e.into_inner()).clone_from(&token);
+        let reporter = Self { client: job.client.clone(), token, last_stream: None, state: job.state.clone() };
         reporter
             .send(WorkDoneProgress::Begin(WorkDoneProgressBegin {
                 title: format!("CodeGenie: {}", job.model),
@@ -615,6 +707,7 @@ impl Reporter {
 
     async fn end(&self, message: String) {
         self.send(WorkDoneProgress::End(WorkDoneProgressEnd { message: Some(message) })).await;
+        self.state.ended.store(true, Ordering::SeqCst);
     }
 }
 
@@ -648,3 +741,6 @@ impl Stream {
         self.client.send_notification::<ExplanationNotification>(params).await;
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -245,15 +245,23 @@ fn drop_repeated_request(body: &str, request: &str, language: &str) -> String {
 
 /// Remove the common indentation, trailing whitespace and blank edges, then
 /// put `indent` before every non-empty line.
+///
+/// Indentation is counted in characters, not bytes: a model may indent
+/// with spaces that take several bytes (U+00A0, U+2003, U+3000, …).
 pub fn reindent(body: &str, indent: &str) -> String {
     let lines: Vec<&str> = body.lines().map(str::trim_end).collect();
     let start = lines.iter().position(|l| !l.is_empty()).unwrap_or(lines.len());
     let end = lines.iter().rposition(|l| !l.is_empty()).map_or(start, |i| i + 1);
     let lines = &lines[start..end];
-    let common = lines.iter().filter(|l| !l.is_empty()).map(|l| l.len() - l.trim_start().len()).min().unwrap_or(0);
+    let leading = |l: &str| l.chars().take_while(|c| c.is_whitespace()).count();
+    let common = lines.iter().filter(|l| !l.is_empty()).map(|l| leading(l)).min().unwrap_or(0);
     lines
         .iter()
-        .map(|l| if l.is_empty() { String::new() } else { format!("{indent}{}", &l[common.min(l.len())..]) })
+        .map(|l| {
+            // Every line has at least `common` leading whitespace characters.
+            let rest = l.char_indices().nth(common).map_or("", |(at, _)| &l[at..]);
+            if l.is_empty() { String::new() } else { format!("{indent}{rest}") }
+        })
         .collect::<Vec<_>>()
         .join("\n")
 }
@@ -313,5 +321,96 @@ mod tests {
         let raw = "# It adds `a` and `b`.\n# Then returns the sum.\n";
         assert_eq!(explanation(raw, &[], "", "python").unwrap(), "It adds `a` and `b`.\nThen returns the sum.");
         assert_eq!(explanation("<|im_end|>", &[], "", "go"), Err(ModelError::NoExplanation));
+    }
+
+    #[test]
+    fn non_ascii_spaces_indent_like_ascii_ones() {
+        // U+00A0 (no-break space), U+2003 (em space), U+3000 (ideographic space).
+        let raw = "```python\n\u{a0}def f():\n \u{3000}return 1\n\u{2003}\n```";
+        assert_eq!(code(raw, &target("python", "  ", &[], "")).unwrap(), "  def f():\n  \u{3000}return 1");
+        assert_eq!(reindent("\u{a0}a\n\tb", "\t"), "\ta\n\tb");
+    }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// Text made of what trips up slicing: spaces of every width, tabs,
+        /// line breaks, fences, multi-byte letters and emoji.
+        fn tricky_text() -> impl Strategy<Value = String> {
+            let piece = prop_oneof![
+                Just(" ".to_owned()),
+                Just("\t".to_owned()),
+                Just("\u{a0}".to_owned()),
+                Just("\u{2003}".to_owned()),
+                Just("\u{3000}".to_owned()),
+                Just("\n".to_owned()),
+                Just("\r\n".to_owned()),
+                Just("```".to_owned()),
+                Just("```python\n".to_owned()),
+                Just("# ".to_owned()),
+                Just("<|EOT|>".to_owned()),
+                Just("é".to_owned()),
+                Just("日本".to_owned()),
+                Just("🦀".to_owned()),
+                "[a-z(){};=]{1,4}",
+                any::<char>().prop_map(String::from),
+            ];
+            prop::collection::vec(piece, 0..40).prop_map(|v| v.concat())
+        }
+
+        fn any_text() -> impl Strategy<Value = String> {
+            prop_oneof![tricky_text(), any::<String>()]
+        }
+
+        fn indent() -> impl Strategy<Value = String> {
+            prop::collection::vec(prop::sample::select(vec![' ', '\t', '\u{a0}', '\u{3000}']), 0..4)
+                .prop_map(|v| v.into_iter().collect())
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(512))]
+
+            #[test]
+            fn code_and_explanation_never_panic(
+                raw in any_text(),
+                indent in indent(),
+                stop in any_text(),
+                sent in any_text(),
+                request in any_text(),
+                language in prop::sample::select(vec!["python", "rust", "lua", "plaintext", ""]),
+            ) {
+                let stop = vec![stop];
+                let target = CodeTarget { language, indent: &indent, stop: &stop, sent_prompt: &sent, request: &request };
+                if let Ok(code) = code(&raw, &target) {
+                    prop_assert!(!code.trim().is_empty());
+                }
+                if let Ok(text) = explanation(&raw, &stop, &sent, language) {
+                    prop_assert!(!text.trim().is_empty());
+                }
+            }
+
+            #[test]
+            fn reindent_removes_the_common_indentation_and_keeps_the_rest(body in any_text(), indent in indent()) {
+                let out = reindent(&body, &indent);
+                let kept: Vec<&str> = body.lines().map(str::trim_end).filter(|l| !l.is_empty()).collect();
+                let lines: Vec<&str> = out.lines().filter(|l| !l.is_empty()).collect();
+                prop_assert_eq!(lines.len(), kept.len());
+                for (line, before) in lines.iter().zip(&kept) {
+                    let rest = line.strip_prefix(indent.as_str());
+                    prop_assert!(rest.is_some(), "{:?} does not start with the indentation", line);
+                    let rest = rest.unwrap();
+                    prop_assert!(before.ends_with(rest), "{:?} is not the end of {:?}", rest, before);
+                    prop_assert_eq!(rest.trim_start(), before.trim_start());
+                }
+                // The least indented line starts at the new indentation.
+                if !lines.is_empty() {
+                    let flush = lines.iter().any(|l| !l[indent.len()..].starts_with(char::is_whitespace));
+                    prop_assert!(flush, "{:?}", out);
+                }
+                // Indenting again from nothing gives the same text.
+                prop_assert_eq!(reindent(&reindent(&body, ""), &indent), out);
+            }
+        }
     }
 }

@@ -310,3 +310,47 @@ fn find_again_finds_block_comments_and_selections() {
     let before = "int x; // add $0one\n";
     assert_eq!(again("c", before, "/* add\n one */\nint y;\nint x; // add one\n"), Some((3, 4, "".into())));
 }
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Text made of comment and string markers, escapes, line breaks,
+    /// spaces of every width and multi-byte characters, to trip up the
+    /// byte-wise lexer.
+    fn source() -> impl Strategy<Value = String> {
+        let piece = prop_oneof![
+            6 => prop::sample::select(vec![
+                "//", "/*", "*/", "#", "--", "--[[", "]]", "\"", "'", "\"\"\"", "\\", "\\\"", "`", "<!--", "-->", "\n",
+                "\r\n", "\r", " ", "\t", "\u{a0}", "\u{3000}", "é", "日本", "🦀", "x = 1", "fn f()",
+                "\n// add two numbers\n", "\n# sort a list é\n", "\n-- 日本 note\n", "\n/* a block\n 🦀 */\n",
+                "\n    // indented\n", "\n\u{a0}# nbsp\n",
+            ])
+            .prop_map(str::to_owned),
+            1 => any::<char>().prop_map(String::from),
+        ];
+        prop::collection::vec(piece, 0..60).prop_map(|v| v.concat())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        #[test]
+        fn finding_a_prompt_never_panics(
+            text in source(),
+            language in prop::sample::select(vec!["rust", "python", "lua", "html", "sql", "haskell", "plaintext"]),
+            a in 0usize..12,
+            b in 0usize..12,
+        ) {
+            let rope = Rope::from_str(&text);
+            for target in [Target::Cursor(a), Target::Lines(a.min(b), a.max(b))] {
+                if let Some(found) = find(&rope, language, target) {
+                    prop_assert!(found.first_line <= found.last_line && found.last_line < rope.len_lines());
+                    prop_assert!(found.indent.chars().all(|c| c == ' ' || c == '\t'));
+                    let again = find_again(&rope, language, target, &found.text);
+                    prop_assert_eq!(again.map(|p| p.text), Some(found.text));
+                }
+            }
+        }
+    }
+}

@@ -328,7 +328,11 @@ impl LocalStore {
     }
 
     pub(crate) async fn set_password_hash(&self, user_id: &str, hash: &str) -> StoreResult<()> {
-        self.update_user("UPDATE users SET password_hash = ?2 WHERE id = ?1", vec![text(user_id), text(hash)]).await
+        self.update_user(
+            "UPDATE users SET password_hash = ?2, failed_logins = 0, locked_until = NULL WHERE id = ?1",
+            vec![text(user_id), text(hash)],
+        )
+        .await
     }
 
     pub(crate) async fn add_failed_login(&self, user_id: &str) -> StoreResult<u32> {

@@ -201,7 +201,8 @@ impl Store {
         dispatch!(self.user_by(UserKey::Username, normalise(username)))
     }
 
-    /// Replaces the password hash.
+    /// Replaces the password hash. A new password starts afresh: the
+    /// failed-login counter is reset and any lock is lifted.
     pub async fn set_password_hash(&self, user_id: &str, hash: &str) -> StoreResult<()> {
         dispatch!(self.set_password_hash(user_id, hash))
     }

@@ -547,7 +547,8 @@ impl MongoStore {
     }
 
     pub(crate) async fn set_password_hash(&self, user_id: &str, hash: &str) -> StoreResult<()> {
-        self.update_user(user_id, doc! { "$set": { "password_hash": hash } }).await
+        let update = doc! { "$set": { "password_hash": hash, "failed_logins": 0, "locked_until": Bson::Null } };
+        self.update_user(user_id, update).await
     }
 
     pub(crate) async fn add_failed_login(&self, user_id: &str) -> StoreResult<u32> {

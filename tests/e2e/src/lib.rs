@@ -339,6 +339,17 @@ pub fn hosted_builtins() -> Value {
 /// never from the editor.
 pub const CHEAP_ARGON2_TOML: &str = "[accounts.argon2]\nmemory_kib = 1024\niterations = 1\nparallelism = 1\n";
 
+/// Config file text for a server under test: its data directory, the
+/// model server at `hf_url` with a dummy token, and cheap password hashing.
+/// These are trusted settings: the server takes none of them from the editor.
+pub fn trusted_toml(data_dir: &std::path::Path, hf_url: &str) -> String {
+    format!(
+        "data_dir = {}\n[hf]\nurl = {}\ntoken = \"hf_dummyTOKEN0123456789\"\n{CHEAP_ARGON2_TOML}",
+        serde_json::to_string(data_dir).expect("a path"),
+        serde_json::to_string(hf_url).expect("a string"),
+    )
+}
+
 /// [`hosted_builtins`] as config file text.
 pub fn hosted_builtins_toml() -> String {
     LOCAL_BUILTINS.iter().map(|id| format!("[models.{id}]\napi = \"hf-router\"\n")).collect()
