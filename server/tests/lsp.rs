@@ -299,8 +299,15 @@ async fn malformed_requests_get_errors_and_the_server_lives_on() {
             json!({"textDocument": {"uri": "file:///nope", "version": 2}, "contentChanges": [{"text": "x"}]}),
         )
         .await;
-    // Garbage bytes, then a valid request: still answered.
+    // A `$/` request nobody implements is answered, as the LSP requires.
+    let err = client.request("$/unheardOf", json!({})).await.unwrap_err();
+    assert_eq!(err["code"], -32601);
+    // Garbage bytes and messages tower-lsp would not decode, then a valid
+    // request: still answered.
     client.send_bytes(b"Content-Length: 9\r\n\r\n{garbage}").await;
+    for body in [r#"{"jsonrpc":"2.0","id":1.5,"method":"x"}"#, r#"{"jsonrpc":"2.0","id":77,"error":{}}"#] {
+        client.send_bytes(format!("Content-Length: {}\r\n\r\n{body}", body.len()).as_bytes()).await;
+    }
     let models = client.request("workspace/executeCommand", json!({"command": "codegenie.models"})).await;
     assert!(models.is_ok(), "{models:?}");
 }
