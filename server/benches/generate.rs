@@ -94,7 +94,7 @@ fn bench(c: &mut Criterion) {
     layers
         .push_editor(&json!({"hf": {"url": models.url(), "token": TOKEN}, "models": codegenie_e2e::hosted_builtins()}));
     let settings = layers.load().settings;
-    let (assistant, _) = Assistant::new(&settings).unwrap();
+    let (assistant, _) = Assistant::new(&settings);
     let request = GenerateRequest {
         model: None,
         language: "python".to_owned(),

@@ -42,7 +42,7 @@ fn setup() -> Setup {
     for id in codegenie_e2e::LOCAL_BUILTINS {
         settings.models.insert(id.into(), ModelEntry { api: Some("hf-router".into()), ..Default::default() });
     }
-    let (assistant, _) = Assistant::new(&settings).unwrap();
+    let (assistant, _) = Assistant::new(&settings);
     let url = server.url();
     Setup { rt, _server: server, url, assistant, bare: reqwest::Client::new() }
 }

@@ -191,7 +191,7 @@ async fn cancel_stops_decoding_and_the_engine_serves_the_next_request() {
     let engine = LocalEngine::new();
     let mut s = settings(&gguf);
     s.models.get_mut("smol").unwrap().max_new_tokens = Some(2000);
-    let (assistant, _) = Assistant::new(&s).unwrap();
+    let (assistant, _) = Assistant::new(&s);
     let assistant = assistant.with_engine(engine.clone());
     let req = ExplainRequest {
         model: None,
@@ -249,7 +249,7 @@ async fn cancel_while_the_model_loads_answers_at_once_and_the_model_stays_loaded
     let Some(gguf) = gguf() else { return };
     let _one = ONE_AT_A_TIME.lock().await;
     let engine = LocalEngine::new();
-    let (assistant, _) = Assistant::new(&settings(&gguf)).unwrap();
+    let (assistant, _) = Assistant::new(&settings(&gguf));
     let assistant = assistant.with_engine(engine.clone());
     let req = GenerateRequest { model: None, language: "python".into(), prompt: "add".into(), indent: String::new() };
     let (progress, mut events) = Progress::channel();
@@ -342,7 +342,7 @@ async fn an_idle_model_is_unloaded() {
     let _one = ONE_AT_A_TIME.lock().await;
     let engine = LocalEngine::new();
     engine.set_idle_unload(Duration::from_secs(1));
-    let (assistant, _) = Assistant::new(&settings(&gguf)).unwrap();
+    let (assistant, _) = Assistant::new(&settings(&gguf));
     let assistant = assistant.with_engine(engine.clone());
     let req =
         GenerateRequest { model: None, language: "python".into(), prompt: "print hello".into(), indent: String::new() };

@@ -253,7 +253,6 @@ async fn slow_first_byte_hits_the_request_timeout() {
     let (assistant, _) = codegenie::assist::Assistant::with_client(
         &settings,
         codegenie::models::ModelClient::new(&settings.http)
-            .unwrap()
             .with_policy(fast_policy())
             .with_request_timeout(Duration::from_millis(100)),
     );
@@ -345,7 +344,7 @@ async fn cancelling_while_waiting_for_a_loading_model() {
     server.set_options(|o| o.always_fail = Some(Failure::Loading { estimated_time: 30.0 }));
     let mut settings = settings(&server);
     settings.http.max_loading_wait_secs = 600;
-    let client = codegenie::models::ModelClient::new(&settings.http).unwrap(); // default (long) waits
+    let client = codegenie::models::ModelClient::new(&settings.http); // default (long) waits
     let (assistant, _) = codegenie::assist::Assistant::with_client(&settings, client);
     let cancel = CancellationToken::new();
     let (progress, mut rx) = Progress::channel();

@@ -64,7 +64,7 @@ pub fn explain(settings: &Settings, args: &ExplainArgs, json: bool) -> anyhow::R
 /// `codegenie models`: the models, the default marked, with their engine,
 /// size and whether their file is downloaded.
 pub fn models(settings: &Settings, json: bool) -> anyhow::Result<()> {
-    let (assistant, problems) = Assistant::new(settings)?;
+    let (assistant, problems) = Assistant::new(settings);
     for p in &problems {
         tracing::warn!("{p}");
     }
@@ -113,13 +113,7 @@ pub fn model_checks(settings: &Settings) -> Vec<(String, bool, String)> {
             info.engine, info.threads, info.context, info.gpu_backend, info.gpu_layers
         ),
     ));
-    let assistant = match Assistant::new(settings) {
-        Ok((assistant, _)) => assistant,
-        Err(e) => {
-            checks.push(("models".to_owned(), false, e.to_string()));
-            return checks;
-        }
-    };
+    let (assistant, _) = Assistant::new(settings);
     let cache = &assistant.downloader().hub().cache_dir;
     let (cache_ok, cache_detail) = match free_space(cache) {
         Some(free) => (true, format!("download cache {} ({} free)", cache.display(), gigabytes(free))),
@@ -195,7 +189,7 @@ fn megabytes(bytes: u64) -> String {
 /// `codegenie models pull [ID]`: download a local model's file, with a
 /// progress bar on a terminal and JSON lines otherwise (or with `--json`).
 pub fn pull(settings: &Settings, id: Option<&str>, json: bool) -> anyhow::Result<()> {
-    let (assistant, problems) = Assistant::new(settings)?;
+    let (assistant, problems) = Assistant::new(settings);
     for p in &problems {
         tracing::warn!("{p}");
     }
@@ -274,7 +268,7 @@ where
     F: FnOnce(Assistant, Progress, CancellationToken) -> Fut,
     Fut: std::future::Future<Output = Result<Answer, ModelError>>,
 {
-    let (assistant, problems) = Assistant::new(settings)?;
+    let (assistant, problems) = Assistant::new(settings);
     for p in &problems {
         tracing::warn!("{p}");
     }

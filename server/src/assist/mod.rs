@@ -77,9 +77,8 @@ pub struct Assistant {
 impl Assistant {
     /// An assistant for these settings, with a new HTTP client. The problems
     /// are model entries of the configuration that were refused.
-    pub fn new(settings: &Settings) -> Result<(Self, Vec<Problem>), ModelError> {
-        let client = ModelClient::new(&settings.http)?;
-        Ok(Self::with_client(settings, client))
+    pub fn new(settings: &Settings) -> (Self, Vec<Problem>) {
+        Self::with_client(settings, ModelClient::new(&settings.http))
     }
 
     /// An assistant for these settings sharing an existing HTTP client.

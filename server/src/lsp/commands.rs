@@ -97,5 +97,5 @@ fn parse<T: serde::de::DeserializeOwned>(command: &str, arg: Value, shape: &str)
 
 fn models(server: &Server) -> Value {
     let config = server.config();
-    crate::assist::models_json(&config.registry, config.assistant.as_ref().map(|a| a.downloader()))
+    crate::assist::models_json(&config.registry, Some(config.assistant.downloader()))
 }

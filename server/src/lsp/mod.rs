@@ -40,9 +40,8 @@ pub struct Config {
     pub settings: Settings,
     /// The models; the assistant shares this one registry.
     pub registry: Arc<Registry>,
-    /// The generate and explain use-cases for these settings; `None` when
-    /// the HTTP client could not be built (the reason is a problem).
-    pub assistant: Option<Assistant>,
+    /// The generate and explain use-cases for these settings.
+    pub assistant: Assistant,
 }
 
 /// The language server's state.
@@ -181,17 +180,12 @@ fn build_config(layers: &Layers, previous: Option<&Config>, problems: &mut Vec<S
     let (registry, registry_problems) = Registry::from_settings(&loaded.settings);
     problems.extend(registry_problems.iter().map(|p| p.to_string()));
     let registry = Arc::new(registry);
-    let reusable = previous
-        .and_then(|p| p.assistant.as_ref().filter(|_| p.settings.http == loaded.settings.http))
-        .map(|a| Ok(a.client().clone()));
-    let client = reusable.unwrap_or_else(|| ModelClient::new(&loaded.settings.http));
-    let assistant = match client {
-        Ok(client) => Some(Assistant::from_parts(&loaded.settings, registry.clone(), client)),
-        Err(e) => {
-            problems.push(format!("http: {e}"));
-            None
-        }
-    };
+    // The HTTP client (built on first use) is kept while its settings are.
+    let client = previous
+        .filter(|p| p.settings.http == loaded.settings.http)
+        .map(|p| p.assistant.client().clone())
+        .unwrap_or_else(|| ModelClient::new(&loaded.settings.http));
+    let assistant = Assistant::from_parts(&loaded.settings, registry.clone(), client);
     Config { settings: loaded.settings, registry, assistant }
 }
 

@@ -271,9 +271,7 @@ impl Job {
         let accounts = server.accounts().await?;
         let user = accounts.current().await.map_err(|e| failed(e.to_string()))?;
         let config = server.config();
-        let assistant = config.assistant.clone().ok_or_else(|| {
-            failed("the HTTP client for the models could not be built; see the codegenie log for the reason")
-        })?;
+        let assistant = config.assistant.clone();
         let model = target.model.clone().unwrap_or_else(|| assistant.registry().default_id().to_owned());
         Ok(Self {
             id: new_id(),

@@ -10,6 +10,7 @@
 //! cancellation token; when the token fires (or the future is dropped) the
 //! in-flight request future is dropped, which closes its connection at once.
 
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use futures_util::StreamExt;
@@ -165,10 +166,55 @@ impl Call {
     }
 }
 
+/// The HTTP client, built on first use: building it reads the system's
+/// root certificates, work a server that never calls a hosted model (or not
+/// yet) should not do before it answers `initialize`. Clones share it.
+#[derive(Clone, Debug)]
+pub struct Http {
+    client: Arc<OnceLock<Result<reqwest::Client, String>>>,
+    connect_timeout: Duration,
+}
+
+impl Http {
+    pub fn new(settings: &HttpSettings) -> Self {
+        Self {
+            client: Arc::new(OnceLock::new()),
+            connect_timeout: Duration::from_secs(settings.connect_timeout_secs.max(1)),
+        }
+    }
+
+    /// The client; its first call builds it.
+    pub fn get(&self) -> Result<reqwest::Client, ModelError> {
+        self.client
+            .get_or_init(|| {
+                reqwest::Client::builder()
+                    .user_agent(concat!("codegenie/", env!("CARGO_PKG_VERSION")))
+                    .connect_timeout(self.connect_timeout)
+                    .pool_idle_timeout(Duration::from_secs(90))
+                    .tcp_nodelay(true)
+                    .build()
+                    .map_err(|e| e.to_string())
+            })
+            .clone()
+            .map_err(ModelError::Client)
+    }
+
+    /// Whether the client has been built (tests of laziness).
+    pub fn is_built(&self) -> bool {
+        self.client.get().is_some()
+    }
+}
+
+impl From<reqwest::Client> for Http {
+    fn from(client: reqwest::Client) -> Self {
+        Self { client: Arc::new(OnceLock::from(Ok(client))), connect_timeout: Duration::from_secs(10) }
+    }
+}
+
 /// The shared model client.
 #[derive(Clone, Debug)]
 pub struct ModelClient {
-    http: reqwest::Client,
+    http: Http,
     policy: RetryPolicy,
     request_timeout: Duration,
 }
@@ -189,19 +235,12 @@ enum Transient {
 
 impl ModelClient {
     /// Build the shared client from the HTTP settings.
-    pub fn new(http: &HttpSettings) -> Result<Self, ModelError> {
-        let client = reqwest::Client::builder()
-            .user_agent(concat!("codegenie/", env!("CARGO_PKG_VERSION")))
-            .connect_timeout(Duration::from_secs(http.connect_timeout_secs.max(1)))
-            .pool_idle_timeout(Duration::from_secs(90))
-            .tcp_nodelay(true)
-            .build()
-            .map_err(|e| ModelError::Client(e.to_string()))?;
-        Ok(Self {
-            http: client,
+    pub fn new(http: &HttpSettings) -> Self {
+        Self {
+            http: Http::new(http),
             policy: RetryPolicy::from_settings(http),
             request_timeout: Duration::from_secs(http.request_timeout_secs.max(1)),
-        })
+        }
     }
 
     /// The same client with other retry bounds (tests use tiny backoffs).
@@ -217,7 +256,7 @@ impl ModelClient {
     }
 
     /// The underlying HTTP client (downloads share its connections).
-    pub fn http(&self) -> &reqwest::Client {
+    pub fn http(&self) -> &Http {
         &self.http
     }
 
@@ -333,7 +372,8 @@ impl ModelClient {
     }
 
     async fn attempt(&self, call: &Call, progress: &Progress) -> Result<String, Failure> {
-        let mut request = self.http.post(call.url()).timeout(self.request_timeout).json(&call.body.json);
+        let http = self.http.get().map_err(Failure::Fatal)?;
+        let mut request = http.post(call.url()).timeout(self.request_timeout).json(&call.body.json);
         if let Some(token) = &call.endpoint.token {
             request = request.bearer_auth(token.expose());
         }
@@ -573,6 +613,15 @@ fn fallback_reason(e: &reqwest::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_http_client_is_built_on_first_use_and_shared() {
+        let client = ModelClient::new(&HttpSettings::default());
+        assert!(!client.http().is_built(), "nothing is built before a model is called");
+        let clone = client.clone();
+        clone.http().get().unwrap();
+        assert!(client.http().is_built(), "clones share the one client");
+    }
 
     #[test]
     fn backoff_grows_and_stays_bounded() {

@@ -140,7 +140,7 @@ fn io_error(path: &Path, e: impl std::fmt::Display) -> DownloadError {
 /// Downloads model files into the cache.
 #[derive(Clone, Debug)]
 pub struct Downloader {
-    http: reqwest::Client,
+    http: crate::models::client::Http,
     hub: HubSettings,
     /// Retries of one download after a broken connection.
     retries: u32,
@@ -158,8 +158,14 @@ struct Remote {
 }
 
 impl Downloader {
-    pub fn new(http: reqwest::Client, hub: HubSettings) -> Self {
-        Self { http, hub, retries: 5, retry_delay: Duration::from_millis(500), stall: Duration::from_secs(60) }
+    pub fn new(http: impl Into<crate::models::client::Http>, hub: HubSettings) -> Self {
+        Self {
+            http: http.into(),
+            hub,
+            retries: 5,
+            retry_delay: Duration::from_millis(500),
+            stall: Duration::from_secs(60),
+        }
     }
 
     /// The same downloader giving up on a silent body after `stall` (tests).
@@ -408,7 +414,13 @@ impl Downloader {
             if total.is_some_and(|t| done >= t) {
                 break;
             }
-            let mut request = self.request(&self.http, reqwest::Method::GET, &url);
+            let http = self.http.get().map_err(|e| DownloadError::Network {
+                file: f.file.clone(),
+                host: host.clone(),
+                reason: e.to_string(),
+                attempts: 1,
+            })?;
+            let mut request = self.request(&http, reqwest::Method::GET, &url);
             if done > 0 {
                 request = request.header(RANGE, format!("bytes={done}-"));
             }

@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::{ModelEntry, Problem, Secret, Settings, Source};
 
-pub use client::{Call, Event, ModelClient, Progress, RetryPolicy};
+pub use client::{Call, Event, Http, ModelClient, Progress, RetryPolicy};
 pub use endpoint::Endpoint;
 pub use error::ModelError;
 

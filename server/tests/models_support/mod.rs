@@ -38,7 +38,7 @@ pub fn fast_policy() -> RetryPolicy {
 }
 
 pub fn assistant(settings: &Settings) -> Assistant {
-    let client = ModelClient::new(&settings.http).unwrap().with_policy(fast_policy());
+    let client = ModelClient::new(&settings.http).with_policy(fast_policy());
     let (assistant, problems) = Assistant::with_client(settings, client);
     assert!(problems.is_empty(), "{problems:?}");
     assistant
