@@ -10,6 +10,8 @@ use std::sync::Arc;
 use dashmap::DashMap;
 use ropey::Rope;
 
+use crate::prompt::LexCache;
+
 pub use line_index::{Encoding, Pos};
 
 /// One open document.
@@ -18,6 +20,16 @@ pub struct Document {
     pub rope: Rope,
     pub version: i32,
     pub language_id: Arc<str>,
+    /// The prompt lexer's checkpoints for this version.
+    pub lex: Arc<LexCache>,
+}
+
+impl Document {
+    /// The comment prompt at `target` (see [`crate::prompt::find`]), lexed
+    /// from this version's nearest checkpoint.
+    pub fn find_prompt(&self, target: crate::prompt::Target) -> Option<crate::prompt::CommentPrompt> {
+        crate::prompt::find_cached(&self.rope, &self.language_id, target, Some(&self.lex))
+    }
 }
 
 /// A cheap, immutable copy of a document at one version.
@@ -52,7 +64,7 @@ impl Documents {
     pub fn open(&self, uri: &str, language_id: &str, version: i32, text: &str) {
         self.docs.insert(
             uri.to_owned(),
-            Document { rope: Rope::from_str(text), version, language_id: Arc::from(language_id) },
+            Document { rope: Rope::from_str(text), version, language_id: Arc::from(language_id), lex: Arc::default() },
         );
     }
 
@@ -65,8 +77,13 @@ impl Documents {
     /// same range the right way round, so no input can panic.
     pub fn change(&self, uri: &str, version: i32, changes: &[Change], enc: Encoding) -> Result<(), DocError> {
         let mut doc = self.docs.get_mut(uri).ok_or_else(|| DocError::NotOpen(uri.to_owned()))?;
+        // The lines above the first changed one keep their lexer checkpoints.
+        let unchanged = changes.iter().map(|c| c.range.map_or(0, |(a, b)| a.line.min(b.line) as usize)).min();
         for change in changes {
             apply(&mut doc.rope, change, enc);
+        }
+        if let Some(line) = unchanged {
+            doc.lex = Arc::new(doc.lex.before_edit(line));
         }
         doc.version = version;
         Ok(())

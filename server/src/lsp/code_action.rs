@@ -13,7 +13,7 @@ use super::commands::{EXPLAIN, GENERATE};
 use super::convert;
 use crate::documents::{Encoding, Snapshot, line_index};
 use crate::models::Registry;
-use crate::prompt::{self, Target};
+use crate::prompt::Target;
 
 pub const KIND_ROOT: &str = "refactor.codegenie";
 pub const KIND_GENERATE: &str = "refactor.codegenie.generate";
@@ -36,7 +36,7 @@ pub fn actions(
     let end_char = line_index::to_char(&doc.rope, end, enc);
     let mut out = Vec::new();
 
-    if wanted(KIND_GENERATE) && prompt::find(&doc.rope, &doc.language_id, prompt_target(doc, range, enc)).is_some() {
+    if wanted(KIND_GENERATE) && doc.find_prompt(prompt_target(doc, range, enc)).is_some() {
         let default = registry.default_id();
         out.push(action("CodeGenie: Generate code from comment", KIND_GENERATE, GENERATE, uri, range, doc, None));
         for m in registry.all().iter().filter(|m| m.id != default) {

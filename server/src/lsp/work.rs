@@ -101,7 +101,7 @@ pub async fn generate(server: &Server, target: TargetArgs) -> Result<Value> {
     let doc = server.check_target(&target)?;
     let enc = server.encoding();
     let prompt = prompt_target(&doc, target.range, enc);
-    let found = crate::prompt::find(&doc.rope, &doc.language_id, prompt).ok_or_else(|| {
+    let found = doc.find_prompt(prompt).ok_or_else(|| {
         invalid("there is no comment here: put the cursor on a comment that says what the code should do")
     })?;
     let uri: Uri = target.uri.parse().map_err(|_| invalid(format!("`{}` is not a valid URI", target.uri)))?;

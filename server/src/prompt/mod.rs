@@ -3,13 +3,17 @@
 //! A small lexer walks the document from its start (so a marker inside a
 //! string, or a line inside a block comment, is classified correctly) up to
 //! the end of the comment under the cursor, and records every comment it
-//! meets. The prompt is the comment block at the cursor: a block comment, or
+//! meets. Its state at every [`CHECKPOINT_EVERY`]th line start is kept per
+//! document version ([`LexCache`]), and an edit keeps the checkpoints before
+//! it: a code action lexes from the nearest checkpoint, not from the top. The prompt is the comment block at the cursor: a block comment, or
 //! a run of consecutive line comments with nothing else on their lines,
 //! with markers and doc-comment decorations stripped. The result says where
 //! generated code goes: the line after the block, at the block's
 //! indentation.
 
 pub mod syntax;
+
+use std::sync::Mutex;
 
 use ropey::Rope;
 
@@ -80,15 +84,68 @@ impl Target {
     }
 }
 
+/// Lines between two lexer checkpoints.
+pub const CHECKPOINT_EVERY: usize = 256;
+
+/// The lexer's state at the start of every [`CHECKPOINT_EVERY`]th line of
+/// one version of one document (filled as lexing passes them).
+#[derive(Debug, Default)]
+pub struct LexCache {
+    states: Mutex<Vec<State>>,
+}
+
+impl LexCache {
+    /// The checkpoints still true after an edit that starts on `line` (the
+    /// state at a line start depends on the lines above it only), as a new
+    /// cache: snapshots of the version before keep the old one.
+    pub fn before_edit(&self, line: usize) -> LexCache {
+        let states = self.lock();
+        let keep = (line / CHECKPOINT_EVERY + 1).min(states.len());
+        LexCache { states: Mutex::new(states[..keep].to_vec()) }
+    }
+
+    /// How many checkpoints are known (tests).
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<State>> {
+        self.states.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
 /// Find the comment prompt at `target`. `None` when it is not inside one
 /// comment block, or the comment says nothing (no letter or digit).
 pub fn find(rope: &Rope, language_id: &str, target: Target) -> Option<CommentPrompt> {
+    find_cached(rope, language_id, target, None)
+}
+
+/// [`find`], lexing from the nearest checkpoint of `cache` (the cache must
+/// belong to this version of this document) and adding the ones it passes.
+pub fn find_cached(rope: &Rope, language_id: &str, target: Target, cache: Option<&LexCache>) -> Option<CommentPrompt> {
     let (start, end) = target.lines();
     if start >= rope.len_lines() {
         return None;
     }
-    let lexed = lex(rope, language_id, Some(end));
-    lexed.prompt_at(rope, target)
+    let known = cache.map(|c| c.lock().len()).unwrap_or(0);
+    // The checkpoint at or before the target; an earlier one when the
+    // comment there began before it.
+    let mut checkpoint = (start / CHECKPOINT_EVERY).min(known.saturating_sub(1));
+    loop {
+        let from = match cache {
+            Some(c) if checkpoint > 0 => Some((checkpoint * CHECKPOINT_EVERY, c.lock()[checkpoint])),
+            _ => None,
+        };
+        let lexed = lex(rope, language_id, Some(end), from, cache);
+        match lexed.prompt_at(rope, target) {
+            Err(BeganEarlier) => checkpoint -= 1,
+            Ok(found) => return found,
+        }
+    }
 }
 
 /// Find a prompt again in a document that changed since it was found:
@@ -102,7 +159,7 @@ pub fn find_again(rope: &Rope, language_id: &str, target: Target, text: &str) ->
     }
     let (start, end) = target.lines();
     let span = end - start;
-    let lexed = lex(rope, language_id, None);
+    let lexed = lex(rope, language_id, None, None, None);
     let mut best: Option<(usize, CommentPrompt)> = None;
     let mut n = 0;
     while n < lexed.lines.len() {
@@ -110,7 +167,7 @@ pub fn find_again(rope: &Rope, language_id: &str, target: Target, text: &str) ->
             Target::Cursor(_) => Target::Cursor(n),
             Target::Lines(..) => Target::Lines(n, n + span),
         };
-        let found = lexed.prompt_at(rope, candidate);
+        let found = lexed.prompt_at(rope, candidate).unwrap_or_default();
         let mut next = n + 1;
         if let Some(p) = found {
             if matches!(target, Target::Cursor(_)) {
@@ -128,23 +185,52 @@ pub fn find_again(rope: &Rope, language_id: &str, target: Target, text: &str) ->
     best.map(|(_, p)| p)
 }
 
-/// The lines the lexer saw and the kind of every comment it met.
+/// The lines the lexer saw (from line `offset` on) and the kind of every
+/// comment it met.
 struct Lexed {
+    offset: usize,
     lines: Vec<LineInfo>,
     kinds: Vec<Kind>,
 }
 
-/// Lex `rope` from its start up to line `end` and on while the comment
-/// run there may continue; the whole document when `end` is `None`.
-fn lex(rope: &Rope, language_id: &str, end: Option<usize>) -> Lexed {
+/// The comment at the target reaches above the first lexed line: lex from
+/// an earlier checkpoint.
+#[derive(Debug)]
+struct BeganEarlier;
+
+/// Lex `rope` from line `from` (with the lexer's state there; the start when
+/// `None`) up to line `end` and on while the comment run there may continue;
+/// to the end when `end` is `None`. Checkpoints passed are added to `cache`.
+fn lex(
+    rope: &Rope,
+    language_id: &str,
+    end: Option<usize>,
+    from: Option<(usize, State)>,
+    cache: Option<&LexCache>,
+) -> Lexed {
     let syntax = syntax::for_language(language_id);
     let mut lexer = Lexer::new(syntax);
-    let mut lines: Vec<LineInfo> = Vec::with_capacity(end.map_or(rope.len_lines(), |e| e + 2));
-    for (n, slice) in rope.lines().enumerate() {
+    let offset = from.map_or(0, |(line, _)| line);
+    if let Some((_, state)) = from {
+        // Comment ids are this run's own: a comment open at the checkpoint
+        // gets the first one.
+        lexer.state = match state {
+            State::InBlock { block, depth, .. } => State::InBlock { block, depth, id: lexer.new_comment(Kind::Block) },
+            other => other,
+        };
+    }
+    let mut found = Vec::new();
+    let mut known = cache.map(|c| c.lock().len()).unwrap_or(usize::MAX);
+    let mut lines: Vec<LineInfo> = Vec::with_capacity(end.map_or(rope.len_lines(), |e| e + 2).saturating_sub(offset));
+    for (n, slice) in rope.lines_at(offset).enumerate().map(|(i, s)| (i + offset, s)) {
+        if n % CHECKPOINT_EVERY == 0 && n / CHECKPOINT_EVERY == known {
+            found.push(lexer.state);
+            known += 1;
+        }
         if let Some(end) = end
             && n > end
         {
-            let prev = &lines[n - 1];
+            let prev = &lines[n - 1 - offset];
             let continuing = matches!(lexer.state, State::InBlock { .. })
                 || (!prev.has_code && prev.pieces.iter().any(|(id, _)| lexer.kinds[*id] == Kind::Line));
             if !continuing {
@@ -160,42 +246,56 @@ fn lex(rope: &Rope, language_id: &str, end: Option<usize>) -> Lexed {
         }
         lines.push(info);
     }
-    Lexed { lines, kinds: lexer.kinds }
+    if let Some(cache) = cache.filter(|_| !found.is_empty()) {
+        let mut states = cache.lock();
+        // Another request may have added them meanwhile.
+        if states.len() + found.len() == known {
+            states.extend(found);
+        }
+    }
+    Lexed { offset, lines, kinds: lexer.kinds }
 }
 
 impl Lexed {
     /// The prompt at `target`, from lexed lines that reach past it.
-    fn prompt_at(&self, rope: &Rope, target: Target) -> Option<CommentPrompt> {
-        let (lines, kinds) = (&self.lines, &self.kinds);
+    fn prompt_at(&self, rope: &Rope, target: Target) -> Result<Option<CommentPrompt>, BeganEarlier> {
+        let offset = self.offset;
+        let line = |n: usize| &self.lines[n - offset];
+        let kinds = &self.kinds;
         let (start, end) = target.lines();
-        if end >= lines.len() {
-            return None;
+        let total = offset + self.lines.len();
+        if end >= total || start < offset {
+            return Ok(None);
         }
         // The comment under the start of the range.
-        let id = lines[start].pieces.last().map(|(id, _)| *id)?;
+        let Some(id) = line(start).pieces.last().map(|(id, _)| *id) else { return Ok(None) };
         let (first, last) = match kinds[id] {
             Kind::Block => {
-                let first = (0..=start).rev().take_while(|&n| lines[n].pieces.iter().any(|(i, _)| *i == id)).last()?;
-                let last =
-                    (start..lines.len()).take_while(|&n| lines[n].pieces.iter().any(|(i, _)| *i == id)).last()?;
+                let in_it = |n: usize| line(n).pieces.iter().any(|(i, _)| *i == id);
+                let first = (offset..=start).rev().take_while(|&n| in_it(n)).last().unwrap_or(start);
+                let last = (start..total).take_while(|&n| in_it(n)).last().unwrap_or(start);
                 (first, last)
             }
             Kind::Line => {
                 let own_line = |n: usize| {
-                    !lines[n].has_code && lines[n].pieces.len() == 1 && kinds[lines[n].pieces[0].0] == Kind::Line
+                    let l = line(n);
+                    !l.has_code && l.pieces.len() == 1 && kinds[l.pieces[0].0] == Kind::Line
                 };
                 if own_line(start) {
-                    let first = (0..=start).rev().take_while(|&n| own_line(n)).last()?;
-                    let last = (start..lines.len()).take_while(|&n| own_line(n)).last()?;
+                    let first = (offset..=start).rev().take_while(|&n| own_line(n)).last().unwrap_or(start);
+                    let last = (start..total).take_while(|&n| own_line(n)).last().unwrap_or(start);
                     (first, last)
                 } else {
                     (start, start) // a trailing comment after code
                 }
             }
         };
+        if first == offset && offset > 0 {
+            return Err(BeganEarlier);
+        }
         // A selection must stay inside the block.
         if end > last {
-            return None;
+            return Ok(None);
         }
         let (from, to) = match target {
             Target::Cursor(_) => (first, last),
@@ -205,7 +305,7 @@ impl Lexed {
             .flat_map(|n| {
                 // Line comments of a run each have their own id; a block
                 // comment ending on the line is not part of them.
-                lines[n]
+                line(n)
                     .pieces
                     .iter()
                     .filter(|(i, _)| *i == id || (kinds[id] == Kind::Line && kinds[*i] == Kind::Line))
@@ -214,11 +314,11 @@ impl Lexed {
             .collect();
         let text = clean(&raw, kinds[id]);
         if !text.chars().any(char::is_alphanumeric) {
-            return None;
+            return Ok(None);
         }
         // The prompt covers the selected part; the code goes after the whole block.
         let indent: String = line_text(rope, first).chars().take_while(|c| *c == ' ' || *c == '\t').collect();
-        Some(CommentPrompt { text, first_line: first, last_line: last, insert_line: last + 1, indent })
+        Ok(Some(CommentPrompt { text, first_line: first, last_line: last, insert_line: last + 1, indent }))
     }
 }
 

@@ -353,4 +353,83 @@ mod properties {
             }
         }
     }
+
+    /// A document of several checkpoints' worth of lines made of [`source`]
+    /// pieces: comments and strings that span checkpoints.
+    fn long_source() -> impl Strategy<Value = String> {
+        prop::collection::vec(source(), 40..120).prop_map(|parts| {
+            let text = parts.concat();
+            // Lines enough to pass a few checkpoints.
+            let mut long = String::new();
+            while long.matches('\n').count() < 3 * CHECKPOINT_EVERY {
+                long.push_str(&text);
+                long.push_str("\n/* spans\n");
+            }
+            long
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(48))]
+
+        #[test]
+        fn checkpoints_find_what_lexing_from_the_top_finds(
+            text in long_source(),
+            language in prop::sample::select(vec!["rust", "python", "lua", "javascript", "haskell"]),
+            lines in prop::collection::vec(0usize..2_000, 1..12),
+            edit_line in 0usize..1_000,
+        ) {
+            let docs = crate::documents::Documents::new();
+            docs.open("file:///t", language, 1, &text);
+            for round in 0..2 {
+                let doc = docs.snapshot("file:///t").unwrap();
+                let n_lines = doc.rope.len_lines();
+                // One cache for every query of this version, in any order.
+                for &line in &lines {
+                    let target = Target::Cursor(line % n_lines);
+                    prop_assert_eq!(doc.find_prompt(target), find(&doc.rope, language, target), "line {} round {}", line % n_lines, round);
+                }
+                // An edit keeps the checkpoints above it only.
+                let at = crate::documents::Pos::new((edit_line % n_lines) as u32, 0);
+                let change = crate::documents::Change { range: Some((at, at)), text: "/* x\n\"y\n".to_owned() };
+                docs.change("file:///t", 2 + round, &[change], crate::documents::Encoding::Utf16).unwrap();
+            }
+        }
+    }
+}
+
+#[test]
+fn a_code_action_at_the_end_of_a_long_file_lexes_from_a_checkpoint() {
+    let docs = crate::documents::Documents::new();
+    let mut text = "x = 1\n".repeat(100_000);
+    text.push_str("# reverse a string\n");
+    docs.open("file:///big.py", "python", 1, &text);
+    let doc = docs.snapshot("file:///big.py").unwrap();
+    let found = doc.find_prompt(Target::Cursor(100_000)).unwrap();
+    assert_eq!(found.text, "reverse a string");
+    assert_eq!(
+        doc.lex.len(),
+        100_000 / CHECKPOINT_EVERY + 1,
+        "the first search leaves a checkpoint every {CHECKPOINT_EVERY} lines"
+    );
+    // Typing at the end keeps every checkpoint before it.
+    let end = crate::documents::Pos::new(100_000, 18);
+    let typing = crate::documents::Change { range: Some((end, end)), text: " in place".to_owned() };
+    docs.change("file:///big.py", 2, &[typing], crate::documents::Encoding::Utf16).unwrap();
+    let doc = docs.snapshot("file:///big.py").unwrap();
+    assert_eq!(doc.lex.len(), 100_000 / CHECKPOINT_EVERY + 1);
+    assert_eq!(doc.find_prompt(Target::Cursor(100_000)).unwrap().text, "reverse a string in place");
+    // An edit in the middle keeps the checkpoints above it; the old
+    // version's snapshot keeps all of its own.
+    let middle = crate::documents::Pos::new(50_000, 0);
+    let opening = crate::documents::Change { range: Some((middle, middle)), text: "\"\"\"\n".to_owned() };
+    docs.change("file:///big.py", 3, &[opening], crate::documents::Encoding::Utf16).unwrap();
+    let edited = docs.snapshot("file:///big.py").unwrap();
+    assert_eq!(edited.lex.len(), 50_000 / CHECKPOINT_EVERY + 1);
+    assert_eq!(doc.lex.len(), 100_000 / CHECKPOINT_EVERY + 1);
+    // The prompt is now the docstring opened at line 50,000: found by
+    // going back checkpoint by checkpoint to where it begins.
+    let found = edited.find_prompt(Target::Cursor(100_001)).unwrap();
+    assert_eq!((found.first_line, found.last_line), (50_000, 100_002));
+    assert_eq!(Some(found), find(&edited.rope, "python", Target::Cursor(100_001)));
 }
