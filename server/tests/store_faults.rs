@@ -8,41 +8,143 @@
 mod support;
 
 use std::net::SocketAddr;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use codegenie::store::{self, EventKind, HistoryEvent, HistoryQuery, PromptKind, Store, StoreError};
+use mongodb::bson::{Document, doc};
 use support::*;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::OwnedReadHalf;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 
 /// A TCP relay from a loopback port to the server that can be cut and
-/// restored.
+/// restored, and that can answer `insert` commands itself with a fault (an
+/// error reply the server could have sent) instead of passing them on.
 struct Relay {
     port: u16,
     target: SocketAddr,
     task: Mutex<Option<JoinHandle<()>>>,
+    faults: Arc<Faults>,
+}
+
+/// The reply `insert` commands get instead of the server's; with a needle,
+/// only inserts whose message holds those bytes.
+#[derive(Default)]
+struct Faults {
+    reply: Mutex<Option<(Document, Option<Vec<u8>>)>>,
+    /// How many inserts were answered with the fault.
+    answered: AtomicUsize,
+}
+
+const OP_MSG: i32 = 2013;
+
+/// The command name of an `OP_MSG` body (flags, then sections; the kind 0
+/// section is the command document).
+fn command_name(body: &[u8]) -> Option<String> {
+    let mut at = 4;
+    while at < body.len() {
+        let size = i32::from_le_bytes(body.get(at + 1..at + 5)?.try_into().ok()?) as usize;
+        if body[at] == 0 {
+            let command = Document::from_reader(body.get(at + 1..at + 1 + size)?).ok()?;
+            return command.keys().next().cloned();
+        }
+        at += 1 + size;
+    }
+    None
+}
+
+fn op_msg(response_to: i32, reply: &Document) -> Vec<u8> {
+    let mut document = Vec::new();
+    reply.to_writer(&mut document).unwrap();
+    let mut message = Vec::new();
+    let len = 16 + 4 + 1 + document.len();
+    for field in [len as i32, 1, response_to, OP_MSG] {
+        message.extend_from_slice(&field.to_le_bytes());
+    }
+    message.extend_from_slice(&0u32.to_le_bytes());
+    message.push(0);
+    message.extend_from_slice(&document);
+    message
+}
+
+async fn read_message(from: &mut OwnedReadHalf) -> std::io::Result<([u8; 16], Vec<u8>)> {
+    let mut header = [0u8; 16];
+    from.read_exact(&mut header).await?;
+    let len = i32::from_le_bytes(header[..4].try_into().unwrap()) as usize;
+    let mut body = vec![0; len.saturating_sub(16)];
+    from.read_exact(&mut body).await?;
+    Ok((header, body))
+}
+
+type ClientOut = Arc<tokio::sync::Mutex<tokio::net::tcp::OwnedWriteHalf>>;
+
+/// Passes one connection's messages on, both ways, answering faulted
+/// inserts itself.
+async fn relay_connection(inbound: TcpStream, target: SocketAddr, faults: Arc<Faults>) -> std::io::Result<()> {
+    let outbound = TcpStream::connect(target).await?;
+    let (client_in, client_out) = inbound.into_split();
+    let (server_in, server_out) = outbound.into_split();
+    let client_out = Arc::new(tokio::sync::Mutex::new(client_out));
+    tokio::try_join!(
+        pass_replies(server_in, client_out.clone()),
+        pass_requests(client_in, server_out, client_out, faults)
+    )
+    .map(|_| ())
+}
+
+async fn pass_replies(mut server_in: OwnedReadHalf, client_out: ClientOut) -> std::io::Result<()> {
+    loop {
+        let (header, body) = read_message(&mut server_in).await?;
+        let mut out = client_out.lock().await;
+        out.write_all(&header).await?;
+        out.write_all(&body).await?;
+    }
+}
+
+async fn pass_requests(
+    mut client_in: OwnedReadHalf,
+    mut server_out: tokio::net::tcp::OwnedWriteHalf,
+    client_out: ClientOut,
+    faults: Arc<Faults>,
+) -> std::io::Result<()> {
+    loop {
+        let (header, body) = read_message(&mut client_in).await?;
+        let op = i32::from_le_bytes(header[12..16].try_into().unwrap());
+        let fault = faults.reply.lock().unwrap().clone();
+        if let Some((reply, needle)) = fault
+            && op == OP_MSG
+            && command_name(&body).as_deref() == Some("insert")
+            && needle.is_none_or(|n| body.windows(n.len()).any(|w| w == n))
+        {
+            faults.answered.fetch_add(1, Ordering::SeqCst);
+            let request_id = i32::from_le_bytes(header[4..8].try_into().unwrap());
+            client_out.lock().await.write_all(&op_msg(request_id, &reply)).await?;
+            continue;
+        }
+        server_out.write_all(&header).await?;
+        server_out.write_all(&body).await?;
+    }
 }
 
 impl Relay {
     /// A relay on a free port, not yet listening.
     async fn new(target: SocketAddr) -> Self {
         let port = TcpListener::bind("127.0.0.1:0").await.unwrap().local_addr().unwrap().port();
-        Self { port, target, task: Mutex::new(None) }
+        Self { port, target, task: Mutex::new(None), faults: Arc::default() }
     }
 
     async fn up(&self) {
         let listener = TcpListener::bind(("127.0.0.1", self.port)).await.expect("relay port");
         let target = self.target;
+        let faults = self.faults.clone();
         let task = tokio::spawn(async move {
             // Dropping the set (when this task is aborted) cuts every connection.
             let mut connections = tokio::task::JoinSet::new();
-            while let Ok((mut inbound, _)) = listener.accept().await {
-                connections.spawn(async move {
-                    if let Ok(mut outbound) = TcpStream::connect(target).await {
-                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
-                    }
-                });
+            while let Ok((inbound, _)) = listener.accept().await {
+                connections.spawn(relay_connection(inbound, target, faults.clone()));
             }
         });
         *self.task.lock().unwrap() = Some(task);
@@ -54,6 +156,16 @@ impl Relay {
             task.abort();
             let _ = task.await;
         }
+    }
+
+    /// Answer inserts (those whose message holds `needle`, if given) with
+    /// `reply` from now on; `None` passes them on again.
+    fn fault(&self, reply: Option<Document>, needle: Option<&str>) {
+        *self.faults.reply.lock().unwrap() = reply.map(|r| (r, needle.map(|n| n.as_bytes().to_vec())));
+    }
+
+    fn answered(&self) -> usize {
+        self.faults.answered.load(Ordering::SeqCst)
     }
 
     fn uri(&self) -> String {
@@ -246,4 +358,267 @@ async fn malformed_connection_string_is_not_repeated() {
     let StoreError::Unavailable(message) = &err else { panic!("expected Unavailable, got {err:?}") };
     assert!(message.contains("the connection string is not valid"), "{message}");
     assert!(!message.contains("Pa55w0rd") && !message.contains("admin"), "{message}");
+}
+
+/// Everything the journal files in `dir` hold, as text.
+fn journal_text(dir: &std::path::Path) -> String {
+    let mut text = String::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.file_name().unwrap().to_string_lossy().starts_with("store-journal") {
+            text.push_str(&String::from_utf8_lossy(&std::fs::read(&path).unwrap_or_default()));
+        }
+    }
+    text
+}
+
+/// Polls `done` (up to 30 s) and fails with `what` if it never holds.
+async fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+    for _ in 0..300 {
+        if done() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{what} did not happen within 30 s");
+}
+
+/// Answers a reachable database gives that do not mean "never": each
+/// keeps the history entry (written live or replayed) until it is taken.
+fn retryable_refusals() -> Vec<(&'static str, Document)> {
+    vec![
+        (
+            "unauthorized (a rotated password)",
+            doc! { "ok": 0, "errmsg": "not authorized to execute command insert", "code": 13, "codeName": "Unauthorized" },
+        ),
+        (
+            "authentication failed",
+            doc! { "ok": 0, "errmsg": "Authentication failed.", "code": 18, "codeName": "AuthenticationFailed" },
+        ),
+        (
+            "write-concern timeout",
+            doc! { "ok": 1, "n": 0, "writeConcernError": {
+                "code": 64, "codeName": "WriteConcernFailed", "errmsg": "waiting for replication timed out",
+                "errInfo": { "wtimeout": true },
+            } },
+        ),
+        (
+            "an error code the store does not know",
+            doc! { "ok": 0, "errmsg": "you are over your space quota", "code": 8000, "codeName": "AtlasError" },
+        ),
+    ]
+}
+
+fn validation_failure() -> Document {
+    doc! { "ok": 1, "n": 0, "writeErrors": [
+        { "index": 0, "code": 121, "codeName": "DocumentValidationFailure", "errmsg": "Document failed validation" },
+    ] }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn history_the_database_refuses_for_now_is_journaled_and_kept_until_taken() {
+    let Some(uri) = mongo_uri() else { return };
+    let Some(target) = plain_target(&uri) else { return };
+    let relay = Relay::new(target).await;
+    relay.up().await;
+    let db = fresh_db_name();
+    let dir = tempfile::tempdir().unwrap();
+    let store = store::open_with(&settings(dir.path(), Some((&relay.uri(), &db))), test_options()).await.unwrap();
+    store.health().await.unwrap();
+    let user = "user-with-refusals";
+
+    let mut stored = Vec::new();
+    for (i, (name, reply)) in retryable_refusals().into_iter().enumerate() {
+        relay.fault(Some(reply), None);
+        let asked = relay.answered();
+        let entry = prompt(user, 1_000 + i as i64, PromptKind::Generate, "phi-2", &format!("during {name}"));
+        store.record_prompt(entry.clone()).await.unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(relay.answered() > asked, "{name}: the write reached the database");
+        assert!(journal_text(dir.path()).contains(&entry.id), "{name}: journaled");
+        // The background replay meets the same answer, and keeps the entry.
+        wait_for(&format!("{name}: replay attempts"), || relay.answered() >= asked + 3).await;
+        assert!(journal_text(dir.path()).contains(&entry.id), "{name}: kept after failed replays");
+
+        relay.fault(None, None);
+        wait_for(&format!("{name}: the replay"), || journal_files(dir.path()) == 0).await;
+        stored.push(entry.id);
+    }
+
+    // A definitive refusal: a live write fails and is not journaled…
+    relay.fault(Some(validation_failure()), None);
+    let invalid = prompt(user, 2_000, PromptKind::Generate, "phi-2", "refused live");
+    let err = store.record_prompt(invalid).await.unwrap_err();
+    assert!(matches!(&err, StoreError::Invalid(m) if m.contains("Document failed validation")), "{err:?}");
+    assert_eq!(journal_files(dir.path()), 0);
+    // …and a journaled entry refused on replay is dropped, not the ones
+    // after it.
+    relay.fault(Some(retryable_refusals().remove(0).1), None);
+    let refused = prompt(user, 2_001, PromptKind::Generate, "phi-2", "refused on replay");
+    let after = prompt(user, 2_002, PromptKind::Explain, "gemma", "after the refused one");
+    store.record_prompt(refused.clone()).await.unwrap();
+    store.record_prompt(after.clone()).await.unwrap();
+    relay.fault(Some(validation_failure()), Some(&refused.id));
+    wait_for("the replay past the refused entry", || journal_files(dir.path()) == 0).await;
+    relay.fault(None, None);
+    stored.push(after.id);
+
+    let page = store.list_history(user, &HistoryQuery { limit: 50, ..Default::default() }).await.unwrap();
+    let listed: Vec<_> = page.entries.iter().map(|i| i.event.id.clone()).collect();
+    stored.reverse();
+    assert_eq!(listed, stored, "each kept entry stored once, the refused one not at all");
+    assert!(page.entries.iter().all(|i| i.prompt.is_some()));
+
+    relay.down().await;
+    drop_database(&uri, &db).await;
+}
+
+const CHILD_DIR: &str = "CODEGENIE_TEST_JOURNAL_CHILD_DIR";
+const CHILD_URI: &str = "CODEGENIE_TEST_JOURNAL_CHILD_URI";
+const KILLED_USER: &str = "user-of-a-killed-process";
+
+/// The child process of
+/// [`a_process_killed_mid_append_loses_no_complete_record`]: journals
+/// large history entries in a loop, printing each id once it is written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "run as a child process by a_process_killed_mid_append_loses_no_complete_record"]
+async fn journal_appends_until_killed() {
+    let (Ok(dir), Ok(uri)) = (std::env::var(CHILD_DIR), std::env::var(CHILD_URI)) else { return };
+    let store = store::open_with(&settings(dir.as_ref(), Some((&uri, "codegenie"))), test_options()).await.unwrap();
+    // Large records take many pages to write, so the kill can land inside one.
+    let input = "x".repeat(4 << 20);
+    for i in 0.. {
+        let entry = prompt(KILLED_USER, i, PromptKind::Generate, "phi-2", &input);
+        store.record_prompt(entry.clone()).await.unwrap();
+        let mut out = std::io::stdout().lock();
+        std::io::Write::write_all(&mut out, format!("journaled {}\n", entry.id).as_bytes()).unwrap();
+        std::io::Write::flush(&mut out).unwrap();
+    }
+}
+
+/// How a child journaling in a loop ends.
+#[derive(Clone, Copy)]
+enum Death {
+    /// SIGKILL, this long after its second record.
+    Kill(Duration),
+    /// Its file size limit (`RLIMIT_FSIZE`) is this many bytes past the
+    /// journal's size: the write that crosses it is cut short and the
+    /// kernel ends the process (SIGXFSZ) in the middle of its append.
+    FileLimit(u64),
+}
+
+/// Runs [`journal_appends_until_killed`] in a child process on `dir` until
+/// it dies as `death` says, and returns the ids it reported written and
+/// whether the journal then ended in a torn line.
+async fn append_in_a_child_until(dir: &std::path::Path, uri: &str, death: Death) -> (Vec<String>, bool) {
+    let mut command = std::process::Command::new(std::env::current_exe().unwrap());
+    command
+        .args(["--exact", "journal_appends_until_killed", "--ignored", "--nocapture", "--test-threads=1"])
+        .env(CHILD_DIR, dir)
+        .env(CHILD_URI, uri)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null());
+    if let Death::FileLimit(extra) = death {
+        let size = std::fs::metadata(dir.join("store-journal.jsonl")).map_or(0, |m| m.len());
+        let limit = libc::rlimit { rlim_cur: size + extra, rlim_max: size + extra };
+        // SAFETY: setrlimit is async-signal-safe and touches no memory of
+        // the parent.
+        unsafe {
+            std::os::unix::process::CommandExt::pre_exec(&mut command, move || {
+                if libc::setrlimit(libc::RLIMIT_FSIZE, &limit) == 0 {
+                    Ok(())
+                } else {
+                    Err(std::io::Error::last_os_error())
+                }
+            });
+        }
+    }
+    let mut child = command.spawn().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (ids, status) = tokio::task::spawn_blocking(move || {
+        use std::io::BufRead;
+        let mut ids = Vec::new();
+        let mut lines = std::io::BufReader::new(stdout).lines();
+        if let Death::Kill(delay) = death {
+            while ids.len() < 2 {
+                let line = lines.next().expect("the child journals").unwrap();
+                if let Some(id) = line.strip_prefix("journaled ") {
+                    ids.push(id.to_owned());
+                }
+            }
+            std::thread::sleep(delay);
+            // SIGKILL: no destructor, no flush.
+            child.kill().unwrap();
+        }
+        let status = child.wait().unwrap();
+        ids.extend(lines.map_while(Result::ok).filter_map(|l| l.strip_prefix("journaled ").map(str::to_owned)));
+        (ids, status)
+    })
+    .await
+    .unwrap();
+    let signal = std::os::unix::process::ExitStatusExt::signal(&status);
+    let expected = match death {
+        Death::Kill(_) => libc::SIGKILL,
+        Death::FileLimit(_) => libc::SIGXFSZ,
+    };
+    assert_eq!(signal, Some(expected), "how the child ended: {status:?}");
+    let journal = std::fs::read(dir.join("store-journal.jsonl")).unwrap();
+    (ids, !journal.ends_with(b"\n"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_process_killed_mid_append_loses_no_complete_record() {
+    let Some(uri) = mongo_uri() else { return };
+    let db = fresh_db_name();
+    let dir = tempfile::tempdir().unwrap();
+    let dead = TcpListener::bind("127.0.0.1:0").await.unwrap().local_addr().unwrap().port();
+    let dead_uri = format!("mongodb://127.0.0.1:{dead}/?directConnection=true");
+
+    // Several children in turn, each killed a little later into its next
+    // record, so that some kill lands inside a write (how many did is
+    // reported; which one does is up to the scheduler).
+    let mut seen = Vec::new();
+    let mut torn_kills = 0;
+    let rounds = 6;
+    for round in 0..rounds {
+        let death = Death::Kill(Duration::from_millis(round * 6));
+        let (ids, torn) = append_in_a_child_until(dir.path(), &dead_uri, death).await;
+        seen.extend(ids);
+        torn_kills += usize::from(torn);
+    }
+    let _ = std::io::Write::write_all(
+        &mut std::io::stderr(),
+        format!("{rounds} children killed after {} complete records; {torn_kills} left a torn line\n", seen.len())
+            .as_bytes(),
+    );
+    // One more dies inside its write for certain, half-way through a
+    // record (each is over 8 MiB).
+    let (ids, torn) = append_in_a_child_until(dir.path(), &dead_uri, Death::FileLimit(4 << 20)).await;
+    assert!(torn, "the write was cut short");
+    seen.extend(ids);
+
+    // Later appends (another process, here this one) stand on their own lines.
+    let later = store::open_with(&settings(dir.path(), Some((&dead_uri, &db))), test_options()).await.unwrap();
+    let more: Vec<_> =
+        (0..2).map(|i| prompt(KILLED_USER, 1_000 + i, PromptKind::Explain, "gemma", "after the kill")).collect();
+    for entry in &more {
+        later.record_prompt(entry.clone()).await.unwrap();
+    }
+    drop(later);
+    let journal = std::fs::read_to_string(dir.path().join("store-journal.jsonl")).unwrap_or_default();
+    let tail: Vec<_> = journal.lines().rev().take(2).collect();
+    for (line, entry) in tail.iter().rev().zip(&more) {
+        let record: serde_json::Value = serde_json::from_str(line).expect("a record on a line of its own");
+        assert_eq!(record["data"]["id"], entry.id.as_str());
+    }
+
+    // The database is back: every complete record is stored, once.
+    let up = store::open_with(&settings(dir.path(), Some((&uri, &db))), test_options()).await.unwrap();
+    let page = up.list_history(KILLED_USER, &HistoryQuery { limit: 100, ..Default::default() }).await.unwrap();
+    let listed: std::collections::HashSet<_> = page.entries.iter().map(|i| i.event.id.clone()).collect();
+    assert_eq!(listed.len(), page.entries.len(), "no duplicates");
+    for id in seen.iter().chain(more.iter().map(|e| &e.id)) {
+        assert!(listed.contains(id), "{id} was journaled and must be stored");
+    }
+    assert_eq!(journal_files(dir.path()), 0);
+    drop_database(&uri, &db).await;
 }
