@@ -13,11 +13,12 @@
 //! between applying and deleting) is stored once: exactly once in effect.
 //!
 //! Several processes share the data directory (the language server, the
-//! command line): an OS file lock (`flock`) on the active file is held
+//! command line): an OS file lock (`flock`) on `journal.lock` is held
 //! across every append and across the claim, so a record is either in the
 //! file before it is claimed or in the new active file after — never
-//! written into a file a replay has already read. A claimed file is locked
-//! too while it is replayed, so two processes never replay it at once.
+//! written into a file a replay has already read — and an append waits at
+//! most for one rename, never for a replay. A claimed file is locked while
+//! it is replayed, so two processes never replay it at once.
 //!
 //! A crash in the middle of an append (power loss, `kill -9` during a large
 //! write) leaves a last line without its `\n`. The next append ends that
@@ -34,6 +35,8 @@ use serde::{Deserialize, Serialize};
 use super::{HistoryEvent, PromptEntry, StoreError, StoreResult};
 
 const ACTIVE: &str = "store-journal.jsonl";
+/// The file whose lock serialises appends and claims across processes.
+const LOCK: &str = "journal.lock";
 const CLAIM_PREFIX: &str = "store-journal.";
 const CLAIM_SUFFIX: &str = ".replay";
 
@@ -160,27 +163,6 @@ fn files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     Ok(claimed)
 }
 
-/// Whether `file` (open) is still the file at `path`: a claim may have
-/// renamed it away between opening and locking.
-fn is_at(file: &File, path: &Path) -> std::io::Result<bool> {
-    let meta = match std::fs::metadata(path) {
-        Ok(meta) => meta,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
-        Err(e) => return Err(e),
-    };
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::MetadataExt;
-        let open = file.metadata()?;
-        Ok(open.dev() == meta.dev() && open.ino() == meta.ino())
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = (file, meta);
-        Ok(true)
-    }
-}
-
 fn private_options() -> OpenOptions {
     let mut options = OpenOptions::new();
     #[cfg(unix)]
@@ -202,67 +184,73 @@ fn create_private_dir(dir: &Path) -> std::io::Result<()> {
     builder.create(dir)
 }
 
-/// Appends `line` (ending in `\n`) to the active file under its lock,
-/// first ending a torn last line so the record stands on its own.
-fn append_line(dir: &Path, line: &[u8]) -> std::io::Result<()> {
+/// Takes the journal's lock (waiting for it): the file lock on
+/// [`LOCK`], held by every append and every claim, in any process.
+fn lock_journal(dir: &Path) -> std::io::Result<File> {
     create_private_dir(dir)?;
+    let file = private_options().read(true).write(true).create(true).truncate(false).open(dir.join(LOCK))?;
+    file.lock()?;
+    Ok(file)
+}
+
+/// Appends `line` (ending in `\n`) to the active file under the journal's
+/// lock, first ending a torn last line so the record stands on its own.
+fn append_line(dir: &Path, line: &[u8]) -> std::io::Result<()> {
+    let _lock = lock_journal(dir)?;
     let path = dir.join(ACTIVE);
-    loop {
-        let mut file = private_options().read(true).append(true).create(true).open(&path)?;
-        file.lock()?;
-        if !is_at(&file, &path)? {
-            // Claimed meanwhile: append to the new active file instead.
-            continue;
-        }
-        let len = file.seek(SeekFrom::End(0))?;
-        let mut torn = false;
-        if len > 0 {
-            let mut last = [0u8];
-            file.seek(SeekFrom::End(-1))?;
-            file.read_exact(&mut last)?;
-            torn = last[0] != b'\n';
-        }
-        let mut bytes = Vec::with_capacity(line.len() + 1);
-        if torn {
-            tracing::warn!(file = %path.display(), "the store journal ends in a torn line (a crash while writing); it is closed off");
-            bytes.push(b'\n');
-        }
-        bytes.extend_from_slice(line);
-        file.write_all(&bytes)?;
-        // The lock is released when the file closes.
-        return file.sync_data();
+    let mut file = private_options().read(true).append(true).create(true).open(&path)?;
+    let len = file.seek(SeekFrom::End(0))?;
+    let mut torn = false;
+    if len > 0 {
+        let mut last = [0u8];
+        file.seek(SeekFrom::End(-1))?;
+        file.read_exact(&mut last)?;
+        torn = last[0] != b'\n';
     }
+    let mut bytes = Vec::with_capacity(line.len() + 1);
+    if torn {
+        tracing::warn!(file = %path.display(), "the store journal ends in a torn line (a crash while writing); it is closed off");
+        bytes.push(b'\n');
+    }
+    bytes.extend_from_slice(line);
+    file.write_all(&bytes)?;
+    file.sync_data()
 }
 
 /// Opens and locks a waiting file for replay: the active one is claimed
-/// (renamed under its lock) first. `None` when it is gone, or locked by a
-/// replay in another process.
+/// (renamed under the journal's lock) first. `None` when it is gone, or
+/// being replayed by another process.
 fn take(dir: &Path, path: PathBuf) -> std::io::Result<Option<(File, PathBuf)>> {
-    let active = path.file_name().is_some_and(|name| name == ACTIVE);
+    let path = if path.file_name().is_some_and(|name| name == ACTIVE) {
+        // Waits for an append under way (in any process) to finish; later
+        // ones go to a new active file.
+        let _lock = lock_journal(dir)?;
+        let claim = dir.join(format!("{CLAIM_PREFIX}{}{CLAIM_SUFFIX}", super::new_id()));
+        match std::fs::rename(&path, &claim) {
+            Ok(()) => claim,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e),
+        }
+    } else {
+        path
+    };
     let file = match OpenOptions::new().read(true).open(&path) {
         Ok(file) => file,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(e),
     };
-    if active {
-        // Waits for an append under way (in any process) to finish.
-        file.lock()?;
-    } else {
-        match file.try_lock() {
-            Ok(()) => {}
-            Err(std::fs::TryLockError::WouldBlock) => return Ok(None),
-            Err(std::fs::TryLockError::Error(e)) => return Err(e),
-        }
+    // Appends never touch a claimed file: its lock only keeps two replays
+    // apart.
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => return Ok(None),
+        Err(std::fs::TryLockError::Error(e)) => return Err(e),
     }
-    if !is_at(&file, &path)? {
+    // Replayed and removed by another process between opening and locking.
+    if !path.try_exists()? {
         return Ok(None);
     }
-    if !active {
-        return Ok(Some((file, path)));
-    }
-    let claim = dir.join(format!("{CLAIM_PREFIX}{}{CLAIM_SUFFIX}", super::new_id()));
-    std::fs::rename(&path, &claim)?;
-    Ok(Some((file, claim)))
+    Ok(Some((file, path)))
 }
 
 /// The records of one journal file. A line that cannot be decoded (a torn
@@ -383,6 +371,7 @@ mod tests {
         journal.append(&event(1)).await.unwrap();
         let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode(&dir.join(ACTIVE)), 0o600);
+        assert_eq!(mode(&dir.join(LOCK)), 0o600);
         assert_eq!(mode(&dir), 0o700);
     }
 
@@ -395,9 +384,10 @@ mod tests {
         let journal = std::sync::Arc::new(Journal::new(dir.path()));
         journal.append(&event(1)).await.unwrap();
 
-        // Another process, mid-append: the file is open and locked.
+        // Another process, mid-append: the journal is locked, the file open.
+        let lock = std::fs::File::open(dir.path().join(LOCK)).unwrap();
+        lock.lock().unwrap();
         let mut other = std::fs::OpenOptions::new().append(true).open(dir.path().join(ACTIVE)).unwrap();
-        other.lock().unwrap();
         let replaying = {
             let journal = journal.clone();
             tokio::spawn(async move { replay_all(&journal).await })
@@ -409,9 +399,54 @@ mod tests {
         other.write_all(&line).unwrap();
         other.sync_data().unwrap();
         drop(other);
+        drop(lock);
 
         let mut replayed = replaying.await.unwrap();
         replayed.extend(replay_all(&journal).await);
         assert_eq!(replayed, vec![event(1), event(2)]);
+    }
+
+    /// Once the replay has claimed the file, appends (here from another
+    /// process's journal) go on at once, to a new active file.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_append_does_not_wait_for_a_replay_under_way() {
+        let dir = tempfile::tempdir().unwrap();
+        let journal = std::sync::Arc::new(Journal::new(dir.path()));
+        journal.append(&event(1)).await.unwrap();
+
+        let (started, on_start) = tokio::sync::oneshot::channel::<()>();
+        let (resume, on_resume) = tokio::sync::oneshot::channel::<()>();
+        let replaying = {
+            let journal = journal.clone();
+            tokio::spawn(async move {
+                let mut gate = Some((started, on_resume));
+                let mut replayed = Vec::new();
+                journal
+                    .replay(|record| {
+                        replayed.push(record);
+                        let gate = gate.take();
+                        async move {
+                            if let Some((started, on_resume)) = gate {
+                                started.send(()).unwrap();
+                                on_resume.await.unwrap();
+                            }
+                            Ok(())
+                        }
+                    })
+                    .await
+                    .unwrap();
+                replayed
+            })
+        };
+        on_start.await.unwrap();
+        let other = Journal::new(dir.path());
+        // A guard against a hang, not a measurement.
+        tokio::time::timeout(std::time::Duration::from_secs(30), other.append(&event(2)))
+            .await
+            .expect("the append went on while the replay was under way")
+            .unwrap();
+        resume.send(()).unwrap();
+        assert_eq!(replaying.await.unwrap(), vec![event(1)]);
+        assert_eq!(replay_all(&journal).await, vec![event(2)]);
     }
 }
