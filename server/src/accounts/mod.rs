@@ -8,6 +8,7 @@ pub mod mailer;
 pub mod password;
 pub mod saved;
 pub mod service;
+pub mod sessions;
 
 pub use service::{AccountError, Accounts, LoginName, Profile, UserView};
 pub mod tokens;

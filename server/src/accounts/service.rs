@@ -24,6 +24,7 @@ use super::identity::{self, IdentityError};
 use super::mailer::{Delivery, Mail, MailError, Mailer};
 use super::password::{self, HashError, Hasher, PolicyError};
 use super::saved::{self, SavedLogin};
+use super::sessions::{Cached, SessionCache};
 use super::tokens;
 use crate::config::AccountSettings;
 use crate::store::{
@@ -134,6 +135,8 @@ pub struct Accounts {
     settings: AccountSettings,
     /// Where the current login is saved (one file per store).
     saved: PathBuf,
+    /// Sessions validated by this process (shared by its clones).
+    sessions: Arc<SessionCache>,
     now: Clock,
 }
 
@@ -154,6 +157,7 @@ impl Accounts {
             hasher: Hasher::new(settings.argon2)?,
             settings,
             saved,
+            sessions: Arc::default(),
             now: Arc::new(now_millis),
         })
     }
@@ -264,31 +268,87 @@ impl Accounts {
         (code, record)
     }
 
-    /// End the saved session (a no-op when there is none).
+    /// End the saved session (a no-op when there is none). It stops
+    /// serving this process at once, even if the store cannot be told.
     pub async fn logout(&self) -> Result<()> {
         if let Some(login) = self.load_login().await {
-            self.store.revoke_session(&tokens::hash_token(&login.token)).await?;
+            let hash = tokens::hash_token(&login.token);
+            self.sessions.remove(&hash);
+            self.store.revoke_session(&hash).await?;
             self.event(&login.user_id, EventKind::Logout, None).await;
         }
         self.forget_login().await
     }
 
-    /// The logged-in user, sliding the session's expiry forward.
+    /// The logged-in user, checked in the store (which must answer),
+    /// sliding the session's expiry forward. For account operations, which
+    /// need the account as it is now.
     pub async fn current(&self) -> Result<User> {
         let login = self.load_login().await.ok_or(AccountError::NotLoggedIn)?;
         let hash = tokens::hash_token(&login.token);
+        match self.check_session(&hash).await? {
+            Some(user) => Ok(user),
+            None => {
+                self.forget_login().await?;
+                Err(AccountError::NotLoggedIn)
+            }
+        }
+    }
+
+    /// The logged-in user for work done on their behalf (generate,
+    /// explain): from the sessions this process validated (see
+    /// [`super::sessions`]) when it has it, so the work goes on while the
+    /// database is unreachable; an entry older than
+    /// [`super::sessions::RECHECK`] is checked again in the background.
+    /// Otherwise as [`Accounts::current`].
+    pub async fn session_user(&self) -> Result<User> {
+        let login = self.load_login().await.ok_or(AccountError::NotLoggedIn)?;
+        let hash = tokens::hash_token(&login.token);
+        match self.sessions.get(&hash, self.now()) {
+            Some(Cached::Fresh(user)) => Ok(user),
+            Some(Cached::Stale(user, start)) => {
+                if start {
+                    let me = self.clone();
+                    tokio::spawn(async move {
+                        if let Err(e) = me.check_session(&hash).await {
+                            me.sessions.check_failed(&hash);
+                            tracing::debug!("the session could not be checked again, kept for now: {e}");
+                        }
+                    });
+                }
+                Ok(user)
+            }
+            None => self.current().await,
+        }
+    }
+
+    /// The user of the session with this token hash, read from the store
+    /// (`None` when the session expired or was revoked, or the account is
+    /// gone), sliding the session's expiry; the cache is updated either way.
+    async fn check_session(&self, hash: &str) -> Result<Option<User>> {
+        let epoch = self.sessions.epoch();
         let now = self.now();
-        let Some(session) = self.store.session(&hash, now).await? else {
-            self.forget_login().await?;
-            return Err(AccountError::NotLoggedIn);
+        let session = match self.store.session(hash, now).await? {
+            Some(session) => session,
+            None => {
+                self.sessions.remove(hash);
+                return Ok(None);
+            }
         };
-        let user = self.store.user_by_id(&session.user_id).await?.ok_or(AccountError::NotLoggedIn)?;
-        let expires = now + self.session_length();
+        let Some(user) = self.store.user_by_id(&session.user_id).await? else {
+            self.sessions.remove(hash);
+            return Ok(None);
+        };
+        let mut expires_at = session.expires_at;
         // Touch at most once a minute: every request need not write.
         if now - session.last_seen_at > MINUTE {
-            self.store.touch_session(&hash, now, expires).await?;
+            let slid = now + self.session_length();
+            if self.store.touch_session(hash, now, slid).await? {
+                expires_at = slid;
+            }
         }
-        Ok(user)
+        self.sessions.put(hash, &user, expires_at, now, epoch);
+        Ok(Some(user))
     }
 
     /// Send a reset code if the account exists. The answer is the same
@@ -355,6 +415,7 @@ impl Accounts {
         }
         let new_hash = self.hasher.hash(new_password).await?;
         self.store.set_password_hash(&user.id, &new_hash).await?;
+        self.sessions.remove_user(&user.id, None);
         let revoked = self.store.revoke_sessions(&user.id, None).await?;
         tracing::info!(user = %user.id, revoked, "password reset; sessions revoked, any lock lifted");
         if self.load_login().await.is_some_and(|l| l.user_id == user.id) {
@@ -381,6 +442,7 @@ impl Accounts {
         let hash = self.hasher.hash(new_password).await?;
         self.store.set_password_hash(&user.id, &hash).await?;
         let keep = self.load_login().await.map(|l| tokens::hash_token(&l.token));
+        self.sessions.remove_user(&user.id, keep.as_deref());
         self.store.revoke_sessions(&user.id, keep.as_deref()).await?;
         self.event(&user.id, EventKind::PasswordChanged, None).await;
         self.send_later(Some(user), "password-changed notice", None, changed_mail);
@@ -393,6 +455,7 @@ impl Accounts {
         if !self.hasher.verify(password, Some(&user.password_hash)).await.ok {
             return Err(AccountError::WrongPassword);
         }
+        self.sessions.remove_user(&user.id, None);
         self.store.delete_user(&user.id).await?;
         tracing::info!(user = %user.id, "account deleted");
         self.forget_login().await
@@ -475,7 +538,9 @@ impl Accounts {
             last_seen_at: now,
             expires_at: now + self.session_length(),
         };
-        self.store.create_session(session).await?;
+        let epoch = self.sessions.epoch();
+        self.store.create_session(session.clone()).await?;
+        self.sessions.put(&session.token_hash, user, session.expires_at, now, epoch);
         let login = SavedLogin { token, user_id: user.id.clone(), username: user.username.clone() };
         self.on_saved_file(move |path| saved::save(path, &login)).await
     }

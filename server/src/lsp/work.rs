@@ -269,7 +269,9 @@ impl Job {
     async fn start(server: &Server, target: &TargetArgs, kind: PromptKind) -> Result<Self> {
         let started = Instant::now();
         let accounts = server.accounts().await?;
-        let user = accounts.current().await.map_err(|e| failed(e.to_string()))?;
+        // From the sessions this process validated when it can: a user
+        // already logged in keeps generating while the database is down.
+        let user = accounts.session_user().await.map_err(|e| failed(e.to_string()))?;
         let config = server.config();
         let assistant = config.assistant.clone();
         let model = target.model.clone().unwrap_or_else(|| assistant.registry().default_id().to_owned());

@@ -294,7 +294,8 @@ impl Store {
 
     /// Records a prompt entry and its history event (same id, kind
     /// `generate`/`explain`). Idempotent by entry id. A MongoDB store whose
-    /// database is down keeps it in its journal and returns `Ok`.
+    /// database is down, or answers with anything but a definitive refusal
+    /// ([`StoreError::Invalid`]), keeps it in its journal and returns `Ok`.
     pub async fn record_prompt(&self, entry: PromptEntry) -> StoreResult<()> {
         dispatch!(self.record_prompt(entry))
     }

@@ -26,6 +26,11 @@
 //!   background task finds it back (every [`StoreOptions::retry_interval`]).
 //!   Prompt entries and history events written meanwhile go to the
 //!   [journal](super::journal) and are replayed, in order, when it returns.
+//!   So do those the database answers with anything but a definitive
+//!   refusal of the document (an authentication failure after a password
+//!   rotation, a write-concern timeout, an unknown error): they are kept and
+//!   retried; only a refused document (failed validation, too large) is
+//!   dropped, with an error in the log.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -285,6 +290,47 @@ fn is_duplicate(err: &mongodb::error::Error) -> bool {
     }
 }
 
+/// Whether the database refused a write because of the document itself,
+/// an answer that would be the same on every try. Anything else (an
+/// unreachable or stepping-down server, an authentication or authorisation
+/// failure, a write-concern timeout, an error code not listed here) may
+/// pass later, so the write is kept.
+fn refuses_record(err: &mongodb::error::Error) -> bool {
+    /// BadValue, TypeMismatch, DocumentValidationFailure, BSONObjectTooLarge
+    /// and KeyTooLong.
+    const REFUSED: [i32; 5] = [2, 14, 121, 10334, 17280];
+    match &*err.kind {
+        ErrorKind::Write(WriteFailure::WriteError(e)) => REFUSED.contains(&e.code),
+        ErrorKind::InsertMany(e) => {
+            e.write_errors.as_ref().is_some_and(|errors| errors.iter().any(|w| REFUSED.contains(&w.code)))
+        }
+        ErrorKind::BsonSerialization(_) => true,
+        _ => false,
+    }
+}
+
+/// The code and message of a refusal, without the server's raw reply.
+fn refusal(err: &mongodb::error::Error) -> String {
+    match &*err.kind {
+        ErrorKind::Write(WriteFailure::WriteError(e)) => format!("code {}: {}", e.code, e.message),
+        ErrorKind::InsertMany(e) => e
+            .write_errors
+            .iter()
+            .flatten()
+            .map(|w| format!("code {}: {}", w.code, w.message))
+            .collect::<Vec<_>>()
+            .join("; "),
+        _ => "the document cannot be encoded".to_owned(),
+    }
+}
+
+fn record_id(record: &Record) -> &str {
+    match record {
+        Record::Prompt(entry) => &entry.id,
+        Record::Event(event) => &event.id,
+    }
+}
+
 /// A short reason if the error means the database cannot be reached.
 fn unreachable_reason(err: &mongodb::error::Error, timeout: std::time::Duration) -> Option<String> {
     match &*err.kind {
@@ -459,48 +505,67 @@ impl MongoStore {
         self.reconnect().await
     }
 
-    /// Writes one journal record to the database; duplicates count as done.
-    async fn apply(&self, c: &Collections, record: Record) -> StoreResult<()> {
-        let ignore_duplicate = |result: mongodb::error::Result<_>| match result {
-            Err(e) if !is_duplicate(&e) => Err(self.fail(e)),
-            _ => Ok(()),
+    /// Writes one journal record to the database; duplicates count as done
+    /// (the record was stored before). A record the database refuses as
+    /// such is [`StoreError::Invalid`]; any other failure is one to retry.
+    async fn apply(&self, c: &Collections, record: &Record) -> StoreResult<()> {
+        let settle = |result: mongodb::error::Result<_>| match result {
+            Err(e) if is_duplicate(&e) => Ok(()),
+            Err(e) if refuses_record(&e) => Err(StoreError::Invalid(format!(
+                "the database refused history entry {}: {}",
+                record_id(record),
+                refusal(&e)
+            ))),
+            Err(e) => Err(self.fail(e)),
+            Ok(_) => Ok(()),
         };
         match record {
             Record::Prompt(entry) => {
-                ignore_duplicate(c.prompts.insert_one(PromptDoc::from(&entry)).await)?;
-                ignore_duplicate(c.history.insert_one(EventDoc::from(&HistoryEvent::for_prompt(&entry))).await)
+                settle(c.prompts.insert_one(PromptDoc::from(entry)).await)?;
+                settle(c.history.insert_one(EventDoc::from(&HistoryEvent::for_prompt(entry))).await)
             }
-            Record::Event(event) => ignore_duplicate(c.history.insert_one(EventDoc::from(&event)).await),
+            Record::Event(event) => settle(c.history.insert_one(EventDoc::from(event)).await),
         }
     }
 
-    /// Applies a journal record. Only an unreachable database stops the
-    /// replay; a record the database refuses for another reason is logged
-    /// and skipped rather than blocking every later one.
+    /// Applies a journal record. A record the database definitively
+    /// refuses (it would refuse it on every try) is logged and dropped
+    /// rather than block every later one; any other failure (unreachable,
+    /// an authentication or authorisation failure, a write-concern timeout,
+    /// a server stepping down) stops the replay and keeps the record for
+    /// the next one.
     async fn replay_one(&self, c: &Collections, record: Record) -> StoreResult<()> {
-        match self.apply(c, record).await {
-            Err(StoreError::Unavailable(reason)) => Err(StoreError::Unavailable(reason)),
-            Err(e) => {
-                tracing::error!("a journaled history entry was refused by the database and is dropped: {e}");
+        match self.apply(c, &record).await {
+            Err(StoreError::Invalid(reason)) => {
+                tracing::error!("a journaled history entry is dropped: {reason}");
                 Ok(())
+            }
+            Err(e) => {
+                tracing::warn!("the journal replay stops here and resumes later: {e}");
+                Err(e)
             }
             Ok(()) => Ok(()),
         }
     }
 
-    /// Writes a history record, or journals it while the database is down
-    /// (or older records still wait, so order is kept).
+    /// Writes a history record, or journals it when the database does not
+    /// take it now — unreachable, or any failure but a definitive refusal —
+    /// or when older records still wait (so order is kept).
     async fn write_history(&self, record: Record) -> StoreResult<()> {
-        if !self.journal.has_pending()
-            && let Ok(c) = self.ready().await
-        {
-            match self.apply(&c, record.clone()).await {
-                Err(StoreError::Unavailable(_)) => {}
-                other => return other,
+        let reason = if self.journal.has_pending() {
+            "older entries are still waiting in the journal".to_owned()
+        } else {
+            match self.ready().await {
+                Err(e) => e.to_string(),
+                Ok(c) => match self.apply(&c, &record).await {
+                    Ok(()) => return Ok(()),
+                    Err(e @ StoreError::Invalid(_)) => return Err(e),
+                    Err(e) => e.to_string(),
+                },
             }
-        }
+        };
         self.journal.append(&record).await?;
-        tracing::warn!(host = %self.host, "the database is unreachable; history kept in the local journal");
+        tracing::warn!(host = %self.host, "history kept in the local journal until the database takes it: {reason}");
         Ok(())
     }
 
@@ -915,6 +980,8 @@ async fn watch(store: Weak<MongoStore>) {
         let Some(interval) = store.upgrade().map(|s| s.options.retry_interval) else { return };
         tokio::time::sleep(interval).await;
         let Some(store) = store.upgrade() else { return };
+        // The command line may have journaled while this process runs.
+        store.journal.refresh();
         if (store.is_down() || store.journal.has_pending())
             && let Err(e) = store.reconnect().await
         {

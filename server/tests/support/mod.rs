@@ -1,6 +1,8 @@
 //! Backends and fixtures shared by the store test suites.
 #![allow(dead_code)]
 
+pub mod relay;
+
 use std::io::Write;
 use std::path::Path;
 use std::sync::Once;
