@@ -1,5 +1,6 @@
-//! Code-action latency on a 5,000-line file, and applying 1,000
-//! incremental edits.
+//! Code-action latency on a 5,000-line and a 100,000-line file (at one
+//! version, and right after a keystroke), and applying 1,000 incremental
+//! edits.
 //!
 //!     cargo bench -p codegenie --bench lsp
 
@@ -45,6 +46,34 @@ fn bench(c: &mut Criterion) {
         b.iter(|| {
             let doc = docs.snapshot("file:///big.py").unwrap();
             code_action::actions(&uri, &doc, r, Encoding::Utf16, &registry, None)
+        })
+    });
+    group.finish();
+
+    // The last line of a 100,000-line file: at one version (the lexer's
+    // checkpoints are there after the first action), and after a keystroke
+    // on the prompt line itself (the checkpoints above it stay).
+    let mut huge = "x = 1\n".repeat(100_000);
+    huge.push_str("# reverse a string\n");
+    docs.open("file:///huge.py", "python", 1, &huge);
+    let huge_uri = Uri::from_str("file:///huge.py").unwrap();
+    let last = Range::new(Position::new(100_000, 10), Position::new(100_000, 10));
+    let mut group = c.benchmark_group("codeAction (100,000 lines)");
+    group.bench_function("comment on the last line", |b| {
+        b.iter(|| {
+            let doc = docs.snapshot("file:///huge.py").unwrap();
+            code_action::actions(&huge_uri, &doc, last, Encoding::Utf16, &registry, None)
+        })
+    });
+    let mut version = 1;
+    group.bench_function("comment on the last line, after a keystroke there", |b| {
+        b.iter(|| {
+            version += 1;
+            let p = Pos::new(100_000, 18);
+            let typed = Change { range: Some((p, p)), text: "s".to_owned() };
+            docs.change("file:///huge.py", version, &[typed], Encoding::Utf16).unwrap();
+            let doc = docs.snapshot("file:///huge.py").unwrap();
+            code_action::actions(&huge_uri, &doc, last, Encoding::Utf16, &registry, None)
         })
     });
     group.finish();
