@@ -22,7 +22,7 @@ describe("package.json", () => {
   it("keeps where requests go out of a workspace's reach", () => {
     const props = manifest.contributes.configuration.properties;
     for (const key of ["codegenie.models", "codegenie.server.path"]) {
-      assert.equal(props[key].scope, "machine", `${key}: a user setting only`);
+      assert.equal(props[key].scope, "application", `${key}: a user setting only`);
       assert.ok(manifest.capabilities.untrustedWorkspaces.restrictedConfigurations.includes(key), key);
     }
   });
