@@ -660,6 +660,24 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_token_travels_over_https_or_to_this_machine_only() {
+        let hub = HubSettings {
+            endpoint: "https://hf.example".into(),
+            cache_dir: "/c".into(),
+            token: Some(crate::config::Secret::new("hf_secret")),
+        };
+        let d = Downloader::new(reqwest::Client::new(), hub);
+        let client = reqwest::Client::new();
+        let auth = |url: &str| {
+            let request = d.request(&client, reqwest::Method::GET, url).build().unwrap();
+            request.headers().get(reqwest::header::AUTHORIZATION).is_some()
+        };
+        assert!(auth("https://hf.example/a/b/resolve/main/x.gguf"));
+        assert!(auth("http://127.0.0.1:8080/a/b/resolve/main/x.gguf"), "a loopback test or mirror server");
+        assert!(!auth("http://mirror.example/a/b/resolve/main/x.gguf"), "never in clear text to another host");
+    }
+
+    #[test]
     fn the_cache_is_where_hugging_face_tools_look() {
         let env = |pairs: &'static [(&'static str, &'static str)]| {
             move |k: &str| pairs.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string())

@@ -210,30 +210,19 @@ impl Model {
 }
 
 /// llama.cpp's CPU worker threads, kept between decodes.
-struct ThreadPool(NonNull<sys::ggml_threadpool>, unsafe extern "C" fn(*mut sys::ggml_threadpool));
+struct ThreadPool(NonNull<sys::ggml_threadpool>, PoolFn);
 
 impl ThreadPool {
     /// A pool of `threads`, or `None` where the CPU back end does not offer
     /// one (llama.cpp then makes its own per decode, only slower).
     fn new(threads: i32) -> Option<ThreadPool> {
         type New = unsafe extern "C" fn(*mut sys::ggml_threadpool_params) -> *mut sys::ggml_threadpool;
-        type Free = unsafe extern "C" fn(*mut sys::ggml_threadpool);
-        // SAFETY: registry look-ups of the CPU back end's exported functions,
-        // as llama.cpp's own tools do; the names have these signatures in
-        // `ggml-cpu.h`.
+        let new = cpu_function("ggml_threadpool_new")?;
+        let free = cpu_function("ggml_threadpool_free")?;
+        // SAFETY: the names have these signatures in `ggml-cpu.h`.
         unsafe {
-            let device = sys::ggml_backend_dev_by_type(sys::GGML_BACKEND_DEVICE_TYPE_CPU);
-            if device.is_null() {
-                return None;
-            }
-            let registry = sys::ggml_backend_dev_backend_reg(device);
-            let new = sys::ggml_backend_reg_get_proc_address(registry, c"ggml_threadpool_new".as_ptr());
-            let free = sys::ggml_backend_reg_get_proc_address(registry, c"ggml_threadpool_free".as_ptr());
-            if new.is_null() || free.is_null() {
-                return None;
-            }
-            let new: New = std::mem::transmute::<*mut c_void, New>(new);
-            let free: Free = std::mem::transmute::<*mut c_void, Free>(free);
+            let new = std::mem::transmute::<*mut c_void, New>(new);
+            let free = std::mem::transmute::<*mut c_void, PoolFn>(free);
             let mut params = sys::ggml_threadpool_params_default(threads);
             NonNull::new(new(&mut params)).map(|pool| ThreadPool(pool, free))
         }
@@ -241,21 +230,35 @@ impl ThreadPool {
 
     /// Lets the threads sleep until the next decode wakes them.
     fn pause(&self) {
-        type Pause = unsafe extern "C" fn(*mut sys::ggml_threadpool);
-        static PAUSE: OnceLock<Option<Pause>> = OnceLock::new();
+        static PAUSE: OnceLock<Option<PoolFn>> = OnceLock::new();
         let pause = PAUSE.get_or_init(|| {
-            // SAFETY: as in `new`.
-            unsafe {
-                let device = sys::ggml_backend_dev_by_type(sys::GGML_BACKEND_DEVICE_TYPE_CPU);
-                let registry = sys::ggml_backend_dev_backend_reg(device);
-                let pause = sys::ggml_backend_reg_get_proc_address(registry, c"ggml_threadpool_pause".as_ptr());
-                (!pause.is_null()).then(|| std::mem::transmute::<*mut c_void, Pause>(pause))
-            }
+            // SAFETY: `ggml_threadpool_pause` has this signature in `ggml-cpu.h`.
+            cpu_function("ggml_threadpool_pause").map(|f| unsafe { std::mem::transmute::<*mut c_void, PoolFn>(f) })
         });
         if let Some(pause) = pause {
             // SAFETY: a live pool; the next decode resumes it.
             unsafe { pause(self.0.as_ptr()) }
         }
+    }
+}
+
+/// A function taking a thread pool (`ggml_threadpool_free`, `…_pause`).
+type PoolFn = unsafe extern "C" fn(*mut sys::ggml_threadpool);
+
+/// A function the CPU back end exports by name, as llama.cpp's own tools
+/// look them up; `None` where there is no CPU back end or no such function.
+fn cpu_function(name: &str) -> Option<*mut c_void> {
+    let name = CString::new(name).ok()?;
+    // SAFETY: registry look-ups with a NUL-terminated name; null answers
+    // are checked.
+    unsafe {
+        let device = sys::ggml_backend_dev_by_type(sys::GGML_BACKEND_DEVICE_TYPE_CPU);
+        if device.is_null() {
+            return None;
+        }
+        let registry = sys::ggml_backend_dev_backend_reg(device);
+        let function = sys::ggml_backend_reg_get_proc_address(registry, name.as_ptr());
+        (!function.is_null()).then_some(function)
     }
 }
 
