@@ -18,11 +18,7 @@ use tokio_util::sync::CancellationToken;
 const TOKEN: &str = "hf_benchTOKEN0123456789";
 
 async fn session(models: &ModelServer, data: &std::path::Path) -> LspClient {
-    let (client_io, server_io) = tokio::io::duplex(1 << 20);
-    let (server_read, server_write) = tokio::io::split(server_io);
-    tokio::spawn(codegenie::lsp::serve(server_read, server_write, Layers::default()));
-    let (client_read, client_write) = tokio::io::split(client_io);
-    let client = LspClient::over(client_read, client_write);
+    let client = LspClient::in_process(|(r, w)| codegenie::lsp::serve(r, w, Layers::default()));
     let settings = json!({
         "data_dir": data,
         "hf": {"url": models.url(), "token": TOKEN},

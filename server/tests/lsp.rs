@@ -35,11 +35,7 @@ fn start_with(toml: &str) -> TestServer {
     let mut layers = Layers::default();
     let data_dir = serde_json::to_string(&data.path()).unwrap();
     layers.push_toml(Source::File("test.toml".into()), &format!("data_dir = {data_dir}\n{toml}"));
-    let (client_io, server_io) = tokio::io::duplex(1 << 20);
-    let (server_read, server_write) = tokio::io::split(server_io);
-    tokio::spawn(codegenie::lsp::serve(server_read, server_write, layers));
-    let (client_read, client_write) = tokio::io::split(client_io);
-    TestServer { client: LspClient::over(client_read, client_write), _data: data }
+    TestServer { client: LspClient::in_process(|(r, w)| codegenie::lsp::serve(r, w, layers)), _data: data }
 }
 
 const COMMANDS: [&str; 17] = [

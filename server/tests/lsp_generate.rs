@@ -33,16 +33,12 @@ async fn session(client_options: Value, signed_up: bool) -> Session {
 async fn session_with(client_options: Value, signed_up: bool, capabilities: Value) -> Session {
     let models = ModelServer::start().await.unwrap();
     let data = tempfile::tempdir().unwrap();
-    let (client_io, server_io) = tokio::io::duplex(1 << 20);
-    let (server_read, server_write) = tokio::io::split(server_io);
     // Where data and tokens go comes from trusted layers (here a config
     // file), never from the editor.
     let mut layers = Layers::default();
     let trusted = codegenie_e2e::trusted_toml(data.path(), &models.url());
     layers.push_toml(Source::File("test.toml".into()), &trusted);
-    tokio::spawn(codegenie::lsp::serve(server_read, server_write, layers));
-    let (client_read, client_write) = tokio::io::split(client_io);
-    let client = LspClient::over(client_read, client_write);
+    let client = LspClient::in_process(|(r, w)| codegenie::lsp::serve(r, w, layers));
     let settings = json!({"models": codegenie_e2e::hosted_builtins()});
     client.initialize_with(json!({"codegenie": settings, "client": client_options}), capabilities).await;
     let s = Session { client, models, data };

@@ -154,8 +154,6 @@ async fn twenty_generations_while_the_database_is_down_are_stored_once_when_it_i
     let db = fresh_db_name();
     let models = ModelServer::start().await.unwrap();
     let data = tempfile::tempdir().unwrap();
-    let (client_io, server_io) = tokio::io::duplex(1 << 20);
-    let (server_read, server_write) = tokio::io::split(server_io);
     let mut layers = Layers::default();
     let trusted = format!(
         "{}[mongodb]\nuri = {}\ndb = {}\n",
@@ -164,9 +162,7 @@ async fn twenty_generations_while_the_database_is_down_are_stored_once_when_it_i
         serde_json::to_string(&db).unwrap(),
     );
     layers.push_toml(Source::File("test.toml".into()), &trusted);
-    tokio::spawn(codegenie::lsp::serve(server_read, server_write, layers));
-    let (client_read, client_write) = tokio::io::split(client_io);
-    let client = LspClient::over(client_read, client_write);
+    let client = LspClient::in_process(|(r, w)| codegenie::lsp::serve(r, w, layers));
     let settings = json!({"models": codegenie_e2e::hosted_builtins()});
     client.initialize_with(json!({"codegenie": settings, "client": {}}), capabilities(&["utf-16"])).await;
     let user = json!({"email": "ada@example.com", "username": "ada", "password": "correct horse battery"});

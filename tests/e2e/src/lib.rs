@@ -57,7 +57,24 @@ pub fn default_handler() -> Handler {
     })
 }
 
+/// The server's ends of an in-memory pipe.
+pub type ServerIo = (tokio::io::ReadHalf<tokio::io::DuplexStream>, tokio::io::WriteHalf<tokio::io::DuplexStream>);
+
 impl LspClient {
+    /// A server in this process, over an in-memory pipe: `serve` gets the
+    /// server's ends and is spawned (e.g. `|(r, w)| codegenie::lsp::serve(r, w, layers)`).
+    pub fn in_process<F, Fut>(serve: F) -> Self
+    where
+        F: FnOnce(ServerIo) -> Fut,
+        Fut: std::future::Future + Send + 'static,
+        Fut::Output: Send + 'static,
+    {
+        let (client_io, server_io) = tokio::io::duplex(1 << 20);
+        tokio::spawn(serve(tokio::io::split(server_io)));
+        let (client_read, client_write) = tokio::io::split(client_io);
+        Self::over(client_read, client_write)
+    }
+
     /// Talk to a server over the given streams.
     pub fn over<R, W>(reader: R, writer: W) -> Self
     where

@@ -18,15 +18,11 @@ async fn exec(client: &LspClient, command: &str, arg: Value) -> Result<Value, Va
 async fn a_job_that_panics_ends_its_progress_records_a_failure_and_says_so() {
     let models = ModelServer::start().await.unwrap();
     let data = tempfile::tempdir().unwrap();
-    let (client_io, server_io) = tokio::io::duplex(1 << 20);
-    let (server_read, server_write) = tokio::io::split(server_io);
     // Where data and tokens go comes from a trusted layer, never the editor.
     let mut layers = Layers::default();
     let trusted = codegenie_e2e::trusted_toml(data.path(), &models.url());
     layers.push_toml(Source::File("test.toml".into()), &trusted);
-    tokio::spawn(crate::lsp::serve(server_read, server_write, layers));
-    let (client_read, client_write) = tokio::io::split(client_io);
-    let client = LspClient::over(client_read, client_write);
+    let client = LspClient::in_process(|(r, w)| crate::lsp::serve(r, w, layers));
     let settings = json!({"models": codegenie_e2e::hosted_builtins()});
     client.initialize(json!({"codegenie": settings}), &["utf-16"]).await;
     let user = json!({"email": "ada@example.com", "username": "ada", "password": "correct horse battery"});
