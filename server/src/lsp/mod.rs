@@ -26,7 +26,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_util::sync::CancellationToken;
 use tower_lsp_server::jsonrpc::Result;
 use tower_lsp_server::ls_types::*;
-use tower_lsp_server::{Client, LanguageServer, LspService, Server as Transport};
+use tower_lsp_server::{Client, LanguageServer, LspService};
 
 use crate::accounts::Accounts;
 use crate::assist::Assistant;
@@ -272,29 +272,44 @@ pub fn service(base: Layers, shut_down: Arc<AtomicBool>) -> (LspService<Server>,
         .finish()
 }
 
-/// Serve LSP over any byte streams (stdio, or an in-memory pipe in tests)
-/// until `exit` or the end of input. Returns whether `shutdown` came first,
+/// Serve LSP over any byte streams (an in-memory pipe in tests) until
+/// `exit` or the end of input. Returns whether `shutdown` came first,
 /// which decides the exit code (0 if it did, 1 if not).
 pub async fn serve<I, O>(input: I, output: O, base: Layers) -> bool
 where
     I: AsyncRead + Unpin + Send + 'static,
     O: AsyncWrite + Unpin,
 {
+    let (out_tx, out_rx) = tokio::sync::mpsc::unbounded_channel();
+    let (served, ()) =
+        tokio::join!(run(transport::read_async(input), out_tx, base), transport::write_async(output, out_rx));
+    served
+}
+
+/// The service between decoded input and the writer's channel.
+async fn run(
+    input: tokio::sync::mpsc::Receiver<transport::Frame>,
+    output: tokio::sync::mpsc::UnboundedSender<transport::Out>,
+    base: Layers,
+) -> bool {
     let shut_down = Arc::new(AtomicBool::new(false));
     let (service, socket) = service(base, shut_down.clone());
-    transport::guarded(input, output, |input, output| {
-        Transport::new(input, output, socket).concurrency_level(CONCURRENCY).serve(service)
-    })
-    .await;
+    let (requests, responses) = socket.split();
+    transport::dispatch(service, requests, responses, input, output, CONCURRENCY).await;
     shut_down.load(Ordering::SeqCst)
 }
 
-/// Serve LSP on stdin/stdout until the client exits.
+/// Serve LSP on stdin/stdout until the client exits. Reading and writing
+/// are blocking calls on two threads of their own (see [`transport`]).
 pub fn serve_stdio(base: Layers) -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    let clean = rt.block_on(serve(tokio::io::stdin(), tokio::io::stdout(), base));
-    // Do not wait for tasks still running (their clients are gone).
+    let (out_tx, out_rx) = tokio::sync::mpsc::unbounded_channel();
+    let writer = transport::write_stdout(out_rx)?;
+    let clean = rt.block_on(run(transport::read_stdin()?, out_tx, base));
+    // Do not wait for tasks still running (their clients are gone). The
+    // writer's channel closed with `run`: the writer ends once all is out.
     rt.shutdown_background();
+    let _ = writer.join();
     if clean {
         tracing::info!("exit after shutdown");
         Ok(())

@@ -1,24 +1,36 @@
-//! A guard in front of the JSON-RPC transport.
+//! The JSON-RPC transport: framing, checking and dispatch.
 //!
-//! tower-lsp stops reading input after some messages it cannot decode, and
-//! leaves a `$/` request it does not implement unanswered, so the client
-//! waits forever. This guard frames the input itself and checks each body
-//! with the very types tower-lsp decodes into (`jsonrpc::Request` and
-//! `jsonrpc::Response`): well-formed messages pass through unchanged;
-//! malformed ones get a JSON-RPC error (`-32700` parse error or `-32600`
-//! invalid request, with the request's id when it can be read) and an
-//! unknown `$/` request gets `-32601` method not found, as the LSP
-//! specification requires.
+//! tower-lsp's own transport stops reading input after some messages it
+//! cannot decode, and leaves a `$/` request it does not implement
+//! unanswered, so the client waits forever. This one frames the input
+//! itself and decodes each body once, into the very types the service
+//! takes (`jsonrpc::Request` and `jsonrpc::Response`): malformed messages
+//! get a JSON-RPC error (`-32700` parse error or `-32600` invalid request,
+//! with the request's id when it can be read) and an unknown `$/` request
+//! gets `-32601` method not found, as the LSP specification requires.
 //!
-//! Shape: one task reads the editor's input, one reads the server's output,
-//! and both hand whole frames to one writer through a channel. No read is
-//! ever raced against another event (a half-read frame is never dropped),
-//! and the guard's own replies go out between whole frames.
+//! Shape: one reader decodes the editor's input into [`Frame`]s; the
+//! dispatcher ([`dispatch`]) calls the service for each request (at most
+//! `concurrency` at once, started in the order they came), routes the
+//! editor's responses to the server's pending requests, and hands every
+//! outgoing message to one writer. On stdio the reader and the writer are
+//! OS threads doing plain blocking reads and writes: no read is ever raced
+//! against another event (a half-read frame is never dropped), a message
+//! crosses from one thread to another once, and the async side never
+//! waits on the editor's pipe.
 
+use std::collections::VecDeque;
+use std::io::{BufRead, Write};
+use std::time::Duration;
+
+use futures_util::stream::FuturesUnordered;
+use futures_util::{FutureExt, Sink, SinkExt, Stream, StreamExt};
+use serde::Serialize;
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::sync::mpsc;
 use tower_lsp_server::jsonrpc::{Request, Response};
+use tower_service::Service;
 
 /// The largest message accepted (a whole-file sync of a very large file).
 const MAX_BODY: usize = 256 << 20;
@@ -27,70 +39,150 @@ const MAX_BODY: usize = 256 << 20;
 /// `$/cancelRequest` is a notification).
 const DOLLAR_REQUESTS: &[&str] = &[];
 
+/// Decoded messages waiting for the dispatcher; the reader waits when
+/// this many are queued (and so, in turn, does the editor).
+const INPUT_QUEUE: usize = 64;
+
+/// Requests accepted but not started yet (all `concurrency` slots busy);
+/// no more input is read while this many wait.
+const WAITING: usize = 100;
+
+/// How long requests still running may finish after `exit` or the end of
+/// input (their answers can only matter to a client still reading).
+const DRAIN: Duration = Duration::from_secs(2);
+
 /// What came in on one frame.
-#[derive(Debug, PartialEq)]
+#[derive(Debug)]
 pub enum Frame {
-    /// A well-formed message body, to pass on as it is.
-    Message(Vec<u8>),
-    /// A message the guard answers itself (malformed, or a `$/` request
-    /// nobody implements): the reply to send instead.
+    /// A request or notification for the server.
+    Request(Request),
+    /// The editor's answer to one of the server's requests.
+    Response(Response),
+    /// A message the transport answers itself (malformed, or a `$/`
+    /// request nobody implements): the reply to send.
     Reply(Value),
+}
+
+/// What the writer sends to the editor.
+#[derive(Debug)]
+pub enum Out {
+    Response(Response),
+    Request(Request),
+    Reply(Value),
+}
+
+impl Out {
+    fn body(&self) -> Vec<u8> {
+        fn encode(v: &impl Serialize) -> Vec<u8> {
+            serde_json::to_vec(v).unwrap_or_else(|e| {
+                let reply = error_reply(Value::Null, -32603, &format!("cannot encode a message: {e}"));
+                serde_json::to_vec(&reply).unwrap_or_default()
+            })
+        }
+        match self {
+            Out::Response(r) => encode(r),
+            Out::Request(r) => encode(r),
+            Out::Reply(v) => encode(v),
+        }
+    }
+}
+
+/// The header block of one frame, read line by line.
+#[derive(Default)]
+struct Headers {
+    length: Option<usize>,
+    problem: Option<String>,
+    seen: bool,
+}
+
+impl Headers {
+    /// Take one line (line break included); true at the blank line that
+    /// ends the block.
+    fn line(&mut self, raw: &[u8]) -> bool {
+        let line = String::from_utf8_lossy(raw);
+        let line = line.trim_end_matches(['\r', '\n']);
+        if line.is_empty() {
+            return self.seen; // stray blank lines between messages are skipped
+        }
+        self.seen = true;
+        match line.split_once(':') {
+            Some((name, value)) if name.trim().eq_ignore_ascii_case("content-length") => {
+                match value.trim().parse::<usize>() {
+                    Ok(n) if n <= MAX_BODY => self.length = Some(n),
+                    Ok(n) => self.problem = Some(format!("message of {n} bytes is larger than {MAX_BODY}")),
+                    Err(_) => self.problem = Some(format!("bad Content-Length `{}`", value.trim())),
+                }
+            }
+            Some(_) => {}
+            None => self.problem = Some(format!("bad header line `{}`", truncate(line))),
+        }
+        false
+    }
+
+    /// The body's length, or the error reply for a malformed block.
+    fn length(self) -> Result<usize, Value> {
+        match (self.length, self.problem) {
+            (Some(n), None) => Ok(n),
+            (_, problem) => {
+                let why = problem.unwrap_or_else(|| "no Content-Length header".to_owned());
+                Err(error_reply(Value::Null, -32700, &format!("cannot read message: {why}")))
+            }
+        }
+    }
 }
 
 /// Read one frame's body; `None` at the end of input, `Err` with the error
 /// reply when the headers are malformed (the body, if any, is skipped).
-async fn read_body<R: AsyncRead + Unpin>(reader: &mut BufReader<R>) -> Option<Result<Vec<u8>, Value>> {
-    let mut length: Option<usize> = None;
-    let mut header_problem = None;
-    let mut saw_header = false;
+async fn read_body<R: AsyncBufRead + Unpin>(reader: &mut R) -> Option<Result<Vec<u8>, Value>> {
+    let mut headers = Headers::default();
+    let mut line = Vec::new();
     loop {
-        let mut line = Vec::new();
+        line.clear();
         if reader.read_until(b'\n', &mut line).await.ok()? == 0 {
             return None;
         }
-        let line = String::from_utf8_lossy(&line);
-        let line = line.trim_end_matches(['\r', '\n']);
-        if line.is_empty() {
-            if !saw_header {
-                continue; // stray blank lines between messages
-            }
+        if headers.line(&line) {
             break;
         }
-        saw_header = true;
-        match line.split_once(':') {
-            Some((name, value)) if name.trim().eq_ignore_ascii_case("content-length") => {
-                match value.trim().parse::<usize>() {
-                    Ok(n) if n <= MAX_BODY => length = Some(n),
-                    Ok(n) => header_problem = Some(format!("message of {n} bytes is larger than {MAX_BODY}")),
-                    Err(_) => header_problem = Some(format!("bad Content-Length `{}`", value.trim())),
-                }
-            }
-            Some(_) => {}
-            None => header_problem = Some(format!("bad header line `{}`", truncate(line))),
-        }
     }
-    let Some(length) = length.filter(|_| header_problem.is_none()) else {
-        let why = header_problem.unwrap_or_else(|| "no Content-Length header".to_owned());
-        return Some(Err(error_reply(Value::Null, -32700, &format!("cannot read message: {why}"))));
-    };
-    let mut body = vec![0; length];
-    reader.read_exact(&mut body).await.ok()?;
-    Some(Ok(body))
-}
-
-/// Read one frame from the editor and check it; `None` at the end of input.
-pub async fn read_frame<R: AsyncRead + Unpin>(reader: &mut BufReader<R>) -> Option<Frame> {
-    Some(match read_body(reader).await? {
-        Ok(body) => check(body),
-        Err(reply) => Frame::Reply(reply),
+    Some(match headers.length() {
+        Ok(length) => {
+            let mut body = vec![0; length];
+            reader.read_exact(&mut body).await.ok()?;
+            Ok(body)
+        }
+        Err(reply) => Err(reply),
     })
 }
 
-/// Whether a body is a message tower-lsp decodes; the reply if not.
-pub fn check(body: Vec<u8>) -> Frame {
+/// [`read_body`] with blocking reads, for the stdin thread.
+fn read_body_blocking<R: BufRead>(reader: &mut R) -> Option<Result<Vec<u8>, Value>> {
+    let mut headers = Headers::default();
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        if reader.read_until(b'\n', &mut line).ok()? == 0 {
+            return None;
+        }
+        if headers.line(&line) {
+            break;
+        }
+    }
+    Some(match headers.length() {
+        Ok(length) => {
+            let mut body = vec![0; length];
+            reader.read_exact(&mut body).ok()?;
+            Ok(body)
+        }
+        Err(reply) => Err(reply),
+    })
+}
+
+/// Decode one body into what the service takes, or the reply it gets.
+pub fn check(body: &[u8]) -> Frame {
     // tower-lsp decodes a message as a response, else as a request (whose
     // method defaults to empty): a request needs a method to be one.
-    match serde_json::from_slice::<Request>(&body) {
+    match serde_json::from_slice::<Request>(body) {
         Ok(request) if !request.method().is_empty() => {
             let unknown = request.method().starts_with("$/") && !DOLLAR_REQUESTS.contains(&request.method());
             return match request.id() {
@@ -100,21 +192,28 @@ pub fn check(body: Vec<u8>) -> Frame {
                     reply["error"]["data"] = json!(request.method());
                     Frame::Reply(reply)
                 }
-                _ => Frame::Message(body),
+                _ => Frame::Request(request),
             };
         }
         _ => {}
     }
-    if serde_json::from_slice::<Response>(&body).is_ok() {
-        return Frame::Message(body);
+    if let Ok(response) = serde_json::from_slice::<Response>(body) {
+        return Frame::Response(response);
     }
-    let value: Value = match serde_json::from_slice(&body) {
+    let value: Value = match serde_json::from_slice(body) {
         Ok(v) => v,
         Err(e) => return Frame::Reply(error_reply(Value::Null, -32700, &format!("message is not JSON: {e}"))),
     };
     // The id, when it is one tower-lsp could have answered with.
     let id = value.get("id").filter(|id| id.is_i64() || id.is_string()).cloned().unwrap_or(Value::Null);
     Frame::Reply(error_reply(id, -32600, "not a JSON-RPC 2.0 request, notification or response"))
+}
+
+fn decoded(body: Result<Vec<u8>, Value>) -> Frame {
+    match body {
+        Ok(body) => check(&body),
+        Err(reply) => Frame::Reply(reply),
+    }
 }
 
 fn error_reply(id: Value, code: i64, message: &str) -> Value {
@@ -125,84 +224,166 @@ fn truncate(s: &str) -> String {
     s.chars().take(80).collect()
 }
 
-async fn write_frame<W: AsyncWrite + Unpin>(out: &mut W, body: &[u8]) -> std::io::Result<()> {
-    out.write_all(format!("Content-Length: {}\r\n\r\n", body.len()).as_bytes()).await?;
-    out.write_all(body).await?;
-    out.flush().await
+fn header(body: &[u8]) -> String {
+    format!("Content-Length: {}\r\n\r\n", body.len())
 }
 
-/// What the writer sends to the editor next.
-enum Out {
-    Frame(Vec<u8>),
-    /// The server's output has ended: nothing more to write.
-    End,
-}
-
-/// Run `serve` behind the guard: `serve` gets a clean input and output
-/// pipe; this copies between them and the real streams.
-pub async fn guarded<I, O, F, Fut>(input: I, mut output: O, serve: F) -> Fut::Output
-where
-    I: AsyncRead + Unpin + Send + 'static,
-    O: AsyncWrite + Unpin,
-    F: FnOnce(tokio::io::DuplexStream, tokio::io::DuplexStream) -> Fut,
-    Fut: Future,
-{
-    let (mut to_server, server_in) = tokio::io::duplex(1 << 16);
-    let (server_out, from_server) = tokio::io::duplex(1 << 16);
-    let (out_tx, mut out_rx) = mpsc::channel::<Out>(64);
-
-    // The editor's input: messages to the server, the guard's replies to
-    // the writer.
-    let replies = out_tx.clone();
-    let reader = tokio::spawn(async move {
+/// Read frames from any byte stream (an in-memory pipe in the tests) on a
+/// task; the channel closes at the end of input.
+pub fn read_async<R: AsyncRead + Unpin + Send + 'static>(input: R) -> mpsc::Receiver<Frame> {
+    let (tx, rx) = mpsc::channel(INPUT_QUEUE);
+    tokio::spawn(async move {
         let mut input = BufReader::new(input);
-        while let Some(frame) = read_frame(&mut input).await {
-            match frame {
-                Frame::Message(body) => {
-                    if write_frame(&mut to_server, &body).await.is_err() {
-                        break; // the server has ended
-                    }
-                }
-                Frame::Reply(reply) => {
-                    if reply["error"]["code"] != -32601 {
-                        tracing::warn!("malformed message from the editor: {}", reply["error"]["message"]);
-                    }
-                    let body = serde_json::to_vec(&reply).unwrap_or_default();
-                    if replies.send(Out::Frame(body)).await.is_err() {
-                        break;
-                    }
-                }
-            }
-        }
-        // Dropping `to_server` tells the server that input has ended.
-    });
-
-    // The server's output: whole frames to the writer (its own output is
-    // trusted; it is only re-framed).
-    let pump = tokio::spawn(async move {
-        let mut from_server = BufReader::new(from_server);
-        while let Some(body) = read_body(&mut from_server).await {
-            if let Ok(body) = body
-                && out_tx.send(Out::Frame(body)).await.is_err()
-            {
-                return;
-            }
-        }
-        let _ = out_tx.send(Out::End).await;
-    });
-
-    let writer = async move {
-        while let Some(Out::Frame(body)) = out_rx.recv().await {
-            if write_frame(&mut output, &body).await.is_err() {
+        while let Some(body) = read_body(&mut input).await {
+            if tx.send(decoded(body)).await.is_err() {
                 break;
             }
         }
-    };
+    });
+    rx
+}
 
-    let (result, ()) = tokio::join!(serve(server_in, server_out), writer);
-    reader.abort();
-    pump.abort();
-    result
+/// Read frames from stdin on an OS thread of its own. The thread is not
+/// joined: it ends with the process.
+pub fn read_stdin() -> std::io::Result<mpsc::Receiver<Frame>> {
+    let (tx, rx) = mpsc::channel(INPUT_QUEUE);
+    std::thread::Builder::new().name("lsp-input".to_owned()).stack_size(256 << 10).spawn(move || {
+        let mut input = std::io::stdin().lock();
+        while let Some(body) = read_body_blocking(&mut input) {
+            if tx.blocking_send(decoded(body)).is_err() {
+                break;
+            }
+        }
+    })?;
+    Ok(rx)
+}
+
+/// Write messages to any byte stream until the channel closes.
+pub async fn write_async<W: AsyncWrite + Unpin>(mut output: W, mut messages: mpsc::UnboundedReceiver<Out>) {
+    while let Some(message) = messages.recv().await {
+        let body = message.body();
+        let written = async {
+            output.write_all(header(&body).as_bytes()).await?;
+            output.write_all(&body).await?;
+            if messages.is_empty() {
+                output.flush().await?;
+            }
+            std::io::Result::Ok(())
+        };
+        if written.await.is_err() {
+            break; // the editor is gone
+        }
+    }
+    let _ = output.flush().await;
+}
+
+/// Write messages to stdout on an OS thread of its own, flushing whenever
+/// nothing more is queued. Join the handle to be sure all is written.
+pub fn write_stdout(mut messages: mpsc::UnboundedReceiver<Out>) -> std::io::Result<std::thread::JoinHandle<()>> {
+    std::thread::Builder::new().name("lsp-output".to_owned()).stack_size(256 << 10).spawn(move || {
+        let mut output = std::io::BufWriter::with_capacity(64 << 10, std::io::stdout().lock());
+        while let Some(message) = messages.blocking_recv() {
+            let body = message.body();
+            let mut written = output.write_all(header(&body).as_bytes()).and_then(|()| output.write_all(&body));
+            if written.is_ok() && messages.is_empty() {
+                written = output.flush();
+            }
+            if written.is_err() {
+                break; // the editor is gone
+            }
+        }
+        let _ = output.flush();
+    })
+}
+
+/// Serve: call `service` for each request that comes in on `input` and
+/// send its answer to `output`, along with the server's own requests and
+/// notifications from `requests`; the editor's answers to those go to
+/// `responses`. Ends after `exit` or the end of input, once the requests
+/// still running have finished (at most [`DRAIN`] later).
+pub async fn dispatch<S, Q, P>(
+    mut service: S,
+    mut requests: Q,
+    mut responses: P,
+    mut input: mpsc::Receiver<Frame>,
+    output: mpsc::UnboundedSender<Out>,
+    concurrency: usize,
+) where
+    S: Service<Request, Response = Option<Response>>,
+    S::Error: std::fmt::Display,
+    Q: Stream<Item = Request> + Unpin,
+    P: Sink<Response> + Unpin,
+{
+    let mut running = FuturesUnordered::new();
+    let mut waiting = VecDeque::new();
+    let mut reading = true;
+    let drain = tokio::time::sleep(Duration::MAX);
+    tokio::pin!(drain);
+    // The server's messages queued so far go out before an answer that
+    // comes after them (a handler's notification before its response).
+    let send_requests = |requests: &mut Q| {
+        while let Some(Some(request)) = requests.next().now_or_never() {
+            let _ = output.send(Out::Request(request));
+        }
+    };
+    loop {
+        while running.len() < concurrency
+            && let Some(call) = waiting.pop_front()
+        {
+            running.push(call);
+        }
+        if !reading && running.is_empty() {
+            break;
+        }
+        tokio::select! {
+            biased;
+            Some(answer) = running.next(), if !running.is_empty() => {
+                send_requests(&mut requests);
+                match answer {
+                    Ok(Some(response)) => { let _ = output.send(Out::Response(response)); }
+                    Ok(None) => {}
+                    Err(e) => tracing::error!("{e}"),
+                }
+            }
+            Some(request) = requests.next() => { let _ = output.send(Out::Request(request)); }
+            frame = input.recv(), if reading && waiting.len() < WAITING => match frame {
+                Some(Frame::Request(request)) => {
+                    if let Err(e) = std::future::poll_fn(|cx| service.poll_ready(cx)).await {
+                        tracing::debug!("no more requests: {e}");
+                        reading = false;
+                        continue;
+                    }
+                    // After `exit` nothing more is read (some clients never
+                    // close the pipe).
+                    let exit = request.method() == "exit";
+                    waiting.push_back(service.call(request));
+                    if exit {
+                        reading = false;
+                    }
+                }
+                Some(Frame::Response(response)) => {
+                    if responses.send(response).await.is_err() {
+                        tracing::debug!("an answer came for no pending request");
+                    }
+                }
+                Some(Frame::Reply(reply)) => {
+                    if reply["error"]["code"] != -32601 {
+                        tracing::warn!("malformed message from the editor: {}", reply["error"]["message"]);
+                    }
+                    let _ = output.send(Out::Reply(reply));
+                }
+                None => reading = false,
+            },
+            () = &mut drain, if !reading => {
+                tracing::warn!("{} requests still running at exit are dropped", running.len() + waiting.len());
+                break;
+            }
+        }
+        if !reading && drain.deadline() > tokio::time::Instant::now() + DRAIN {
+            drain.as_mut().reset(tokio::time::Instant::now() + DRAIN);
+        }
+    }
+    send_requests(&mut requests);
 }
 
 #[cfg(test)]
@@ -212,8 +393,8 @@ mod tests {
     async fn frames(input: &[u8]) -> Vec<Frame> {
         let mut reader = BufReader::new(input);
         let mut out = Vec::new();
-        while let Some(f) = read_frame(&mut reader).await {
-            out.push(f);
+        while let Some(body) = read_body(&mut reader).await {
+            out.push(decoded(body));
         }
         out
     }
@@ -221,7 +402,7 @@ mod tests {
     fn code(f: &Frame) -> i64 {
         match f {
             Frame::Reply(v) => v["error"]["code"].as_i64().unwrap(),
-            Frame::Message(_) => 0,
+            Frame::Request(_) | Frame::Response(_) => 0,
         }
     }
 
@@ -236,23 +417,37 @@ mod tests {
         input.extend_from_slice(b"Content-Type: x\r\n\r\n");
         input.extend_from_slice(b"Content-Length: nine\r\n\r\n");
         let got = frames(&input).await;
-        assert_eq!(got[0], Frame::Message(good.to_vec()));
+        match &got[0] {
+            Frame::Request(r) => assert_eq!((r.method(), r.params()), ("x", Some(&json!({})))),
+            other => panic!("{other:?}"),
+        }
         assert_eq!(got.iter().skip(1).map(code).collect::<Vec<_>>(), [-32700, -32600, -32600, -32700, -32700]);
         match &got[2] {
             Frame::Reply(v) => assert_eq!(v["id"], 7),
             other => panic!("{other:?}"),
         }
+        // The blocking reader frames the same bytes the same way.
+        let mut blocking = Vec::new();
+        let mut reader = std::io::Cursor::new(&input);
+        while let Some(body) = read_body_blocking(&mut reader) {
+            blocking.push(code(&decoded(body)));
+        }
+        assert_eq!(blocking, got.iter().map(code).collect::<Vec<_>>());
     }
 
     #[tokio::test]
     async fn responses_and_notifications_pass() {
-        for body in [
-            r#"{"jsonrpc":"2.0","id":3,"result":null}"#,
-            r#"{"jsonrpc":"2.0","id":"a","error":{"code":1,"message":"m"}}"#,
-            r#"{"jsonrpc":"2.0","method":"initialized","params":{}}"#,
-            r#"{"jsonrpc":"2.0","method":"exit"}"#,
+        for (body, request) in [
+            (r#"{"jsonrpc":"2.0","id":3,"result":null}"#, false),
+            (r#"{"jsonrpc":"2.0","id":"a","error":{"code":1,"message":"m"}}"#, false),
+            (r#"{"jsonrpc":"2.0","method":"initialized","params":{}}"#, true),
+            (r#"{"jsonrpc":"2.0","method":"exit"}"#, true),
         ] {
-            assert_eq!(check(body.as_bytes().to_vec()), Frame::Message(body.as_bytes().to_vec()), "{body}");
+            match check(body.as_bytes()) {
+                Frame::Request(r) => assert!(request && r.id().is_none(), "{body}"),
+                Frame::Response(_) => assert!(!request, "{body}"),
+                Frame::Reply(v) => panic!("{body}: {v}"),
+            }
         }
     }
 
@@ -266,9 +461,9 @@ mod tests {
             (r#"{"jsonrpc":"2.0","id":4,"method":""}"#, -32600),
             (r#"{"jsonrpc":"2.0","id":{},"method":"x"}"#, -32600),
         ] {
-            assert_eq!(self::code(&check(body.as_bytes().to_vec())), expected, "{body}");
+            assert_eq!(self::code(&check(body.as_bytes())), expected, "{body}");
         }
-        match check(br#"{"jsonrpc":"2.0","id":2,"error":{}}"#.to_vec()) {
+        match check(br#"{"jsonrpc":"2.0","id":2,"error":{}}"#) {
             Frame::Reply(v) => assert_eq!(v["id"], 2, "the id is answered when it is a valid one"),
             other => panic!("{other:?}"),
         }
@@ -276,7 +471,7 @@ mod tests {
 
     #[test]
     fn unknown_dollar_requests_are_answered_method_not_found() {
-        match check(br#"{"jsonrpc":"2.0","id":"q","method":"$/unknownThing","params":{}}"#.to_vec()) {
+        match check(br#"{"jsonrpc":"2.0","id":"q","method":"$/unknownThing","params":{}}"#) {
             Frame::Reply(v) => {
                 assert_eq!((v["id"].as_str(), v["error"]["code"].as_i64()), (Some("q"), Some(-32601)), "{v}");
             }
@@ -287,32 +482,40 @@ mod tests {
             r#"{"jsonrpc":"2.0","method":"$/cancelRequest","params":{"id":1}}"#,
             r#"{"jsonrpc":"2.0","method":"$/setTrace","params":{"value":"off"}}"#,
         ] {
-            assert_eq!(check(body.as_bytes().to_vec()), Frame::Message(body.as_bytes().to_vec()), "{body}");
+            assert!(matches!(check(body.as_bytes()), Frame::Request(_)), "{body}");
         }
     }
 
     fn framed(body: &[u8]) -> Vec<u8> {
-        let mut out = format!("Content-Length: {}\r\n\r\n", body.len()).into_bytes();
+        let mut out = header(body).into_bytes();
         out.extend_from_slice(body);
         out
     }
 
-    /// Behind the guard: answers every request with a large result and,
-    /// between answers, sends large notifications of its own.
-    async fn echo_server(input: tokio::io::DuplexStream, mut output: tokio::io::DuplexStream) {
-        let mut input = BufReader::new(input);
-        let mut rng = fastrand::Rng::with_seed(7);
-        while let Some(Ok(body)) = read_body(&mut input).await {
-            let message: Value = serde_json::from_slice(&body).expect("the guard passes JSON only");
-            if rng.u8(..) < 64 {
-                let chatter = json!({"jsonrpc": "2.0", "method": "$/progress", "params": {"value": "p".repeat(rng.usize(..200_000))}});
-                write_frame(&mut output, &serde_json::to_vec(&chatter).unwrap()).await.unwrap();
+    /// Answers every request with a large result and, between answers,
+    /// sends large notifications of its own through `chatter`.
+    struct Echo {
+        rng: fastrand::Rng,
+        chatter: mpsc::UnboundedSender<Request>,
+    }
+
+    impl Service<Request> for Echo {
+        type Response = Option<Response>;
+        type Error = std::convert::Infallible;
+        type Future = std::future::Ready<Result<Option<Response>, Self::Error>>;
+
+        fn poll_ready(&mut self, _: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), Self::Error>> {
+            std::task::Poll::Ready(Ok(()))
+        }
+
+        fn call(&mut self, request: Request) -> Self::Future {
+            if self.rng.u8(..) < 64 {
+                let value = "p".repeat(self.rng.usize(..200_000));
+                let _ = self.chatter.send(Request::build("$/progress").params(json!({"value": value})).finish());
             }
-            if let (Some(id), Some(_)) = (message.get("id"), message.get("method")) {
-                let result = "r".repeat(rng.usize(..100_000));
-                let reply = json!({"jsonrpc": "2.0", "id": id, "result": result});
-                write_frame(&mut output, &serde_json::to_vec(&reply).unwrap()).await.unwrap();
-            }
+            let answer =
+                request.id().map(|id| Response::from_ok(id.clone(), json!("r".repeat(self.rng.usize(..100_000)))));
+            std::future::ready(Ok(answer))
         }
     }
 
@@ -320,7 +523,15 @@ mod tests {
     async fn every_request_is_answered_through_bad_frames_and_large_output() {
         let (editor_in, guard_in) = tokio::io::duplex(1 << 16);
         let (guard_out, editor_out) = tokio::io::duplex(1 << 16);
-        let guard = tokio::spawn(guarded(guard_in, guard_out, echo_server));
+        let (chatter, mut chatter_rx) = mpsc::unbounded_channel();
+        let requests = futures_util::stream::poll_fn(move |cx| chatter_rx.poll_recv(cx));
+        let echo = Echo { rng: fastrand::Rng::with_seed(7), chatter };
+        let (out_tx, out_rx) = mpsc::unbounded_channel();
+        let server = tokio::spawn(async move {
+            let writer = tokio::spawn(write_async(guard_out, out_rx));
+            dispatch(echo, requests, futures_util::sink::drain(), read_async(guard_in), out_tx, 4).await;
+            writer.await.unwrap();
+        });
 
         // 10,000 messages: requests, notifications and bad frames of every kind.
         let mut rng = fastrand::Rng::with_seed(42);
@@ -397,6 +608,6 @@ mod tests {
         }
         assert_eq!(errors_without_id, bad_without_id);
         drop(writer.await.unwrap());
-        guard.await.unwrap();
+        server.await.unwrap();
     }
 }
