@@ -1,11 +1,16 @@
-// Markdown shown beside the editor: explanations (replaced as the stream
+// Markdown shown beside the editor: explanations (growing as the stream
 // arrives) and the profile. A document model with no `vscode` import; the
 // content provider in `views.ts` serves it under the `codegenie` scheme.
 
+/**
+ * `codegenie/explanation`: `append` adds to the text shown, `markdown`
+ * replaces it (after a retry, or a final text that differs).
+ */
 export interface ExplanationNotification {
   readonly id: string;
   readonly title?: string;
-  readonly markdown: string;
+  readonly markdown?: string;
+  readonly append?: string;
   readonly done: boolean;
 }
 
@@ -20,7 +25,8 @@ export function isExplanationNotification(v: unknown): v is ExplanationNotificat
   const o = v as Record<string, unknown>;
   return (
     (typeof o.id === "string" || typeof o.id === "number") &&
-    typeof o.markdown === "string" &&
+    (o.markdown === undefined || typeof o.markdown === "string") &&
+    (o.append === undefined || typeof o.append === "string") &&
     typeof o.done === "boolean" &&
     (o.title === undefined || typeof o.title === "string")
   );
@@ -32,8 +38,8 @@ export function explanationPath(id: string): string {
 }
 
 /**
- * Explanations by id. `markdown` is the whole text so far, so an update
- * replaces it. A late notification for a finished explanation is ignored.
+ * Explanations by id, put together from the notifications. A late
+ * notification for a finished explanation is ignored.
  */
 export class ExplanationStore {
   private readonly items = new Map<string, Explanation>();
@@ -43,7 +49,8 @@ export class ExplanationStore {
     const id = String(n.id);
     const old = this.items.get(id);
     if (old?.done) return { isNew: false, changed: false };
-    this.items.set(id, { title: n.title ?? old?.title ?? "Explanation", markdown: n.markdown, done: n.done });
+    const markdown = (n.markdown ?? old?.markdown ?? "") + (n.append ?? "");
+    this.items.set(id, { title: n.title ?? old?.title ?? "Explanation", markdown, done: n.done });
     return { isNew: old === undefined, changed: true };
   }
 

@@ -84,8 +84,12 @@ impl ClientFeatures {
     }
 }
 
-/// The `codegenie/explanation` notification: `{id, title, markdown, done}`,
-/// `markdown` being the whole text so far.
+/// The `codegenie/explanation` notification: `{id, title?, append?,
+/// markdown?, done}`. `append` is text to add to what the client has;
+/// `markdown` is the whole text, replacing it (after a retry, or when the
+/// final text is not what was streamed). `title` comes with the first and
+/// the last. Each piece of text is sent once, so the bytes sent grow with
+/// the text, not with its square.
 pub enum ExplanationNotification {}
 
 impl Notification for ExplanationNotification {
@@ -351,30 +355,42 @@ impl Job {
     }
 
     async fn run_generate(self, request: GenerateRequest, place: Place, prompt: Target) {
-        let mut progress = Reporter::begin(&self).await;
-        fault_point(&request.prompt);
+        let begin = async {
+            let progress = Reporter::begin(&self).await;
+            fault_point(&request.prompt);
+            progress
+        };
         let (sink, mut events) = Progress::channel();
         let call = self.assistant.generate(&request, &sink, &self.cancel);
-        let outcome = drive(call, &mut events, &self.cancel, &mut progress, None).await;
-        self.record(&request.language, &request.prompt, &outcome).await;
+        let (progress, outcome) = drive(begin, call, &mut events, &self.cancel, None).await;
         let mut refused = None;
-        match outcome {
-            Outcome::Done(answer) => match self.apply(&place, &answer.text).await {
-                Applied::Yes => progress.end(inserted(&answer.text)).await,
-                Applied::Refused => {
-                    progress.end("not inserted: the document changed".to_owned()).await;
-                    refused = Some(answer.text);
+        let record = self.record(&request.language, &request.prompt, &outcome);
+        match &outcome {
+            Outcome::Done(answer) => {
+                // The edit goes out at once; the history entry is written
+                // while the editor applies it.
+                let (applied, ()) = tokio::join!(self.apply(&place, &answer.text), record);
+                match applied {
+                    Applied::Yes => progress.end(inserted(&answer.text)).await,
+                    Applied::Refused => {
+                        progress.end("not inserted: the document changed".to_owned()).await;
+                        refused = Some(answer.text.clone());
+                    }
+                    Applied::Failed(e) => {
+                        progress.end(format!("failed: {e}")).await;
+                        self.kept_in_history(&e).await;
+                    }
                 }
-                Applied::Failed(e) => {
-                    progress.end(format!("failed: {e}")).await;
-                    self.kept_in_history(&e).await;
-                }
-            },
+            }
             Outcome::Failed(e) => {
+                record.await;
                 progress.end(format!("failed: {e}")).await;
                 self.client.show_message(MessageType::ERROR, format!("CodeGenie: {e}")).await;
             }
-            Outcome::Cancelled => progress.end("cancelled".to_owned()).await,
+            Outcome::Cancelled => {
+                record.await;
+                progress.end("cancelled".to_owned()).await;
+            }
         }
         // The job is over: the user's answer is awaited outside the registry.
         self.finish();
@@ -468,18 +484,18 @@ impl Job {
     }
 
     async fn run_explain(self, request: ExplainRequest, title: String) {
-        let mut progress = Reporter::begin(&self).await;
-        let mut stream = self.features.explanation_notification.then(|| Stream {
-            client: self.client.clone(),
-            id: self.id.clone(),
-            title: title.clone(),
-            markdown: String::new(),
-            last: None,
-        });
-        fault_point(&request.code);
+        let mut stream = self
+            .features
+            .explanation_notification
+            .then(|| Stream::new(self.client.clone(), self.id.clone(), title.clone()));
+        let begin = async {
+            let progress = Reporter::begin(&self).await;
+            fault_point(&request.code);
+            progress
+        };
         let (sink, mut events) = Progress::channel();
         let call = self.assistant.explain(&request, &sink, &self.cancel);
-        let outcome = drive(call, &mut events, &self.cancel, &mut progress, stream.as_mut()).await;
+        let (progress, outcome) = drive(begin, call, &mut events, &self.cancel, stream.as_mut()).await;
         self.record(&request.language, &request.code, &outcome).await;
         match outcome {
             Outcome::Done(answer) => {
@@ -489,16 +505,15 @@ impl Job {
             Outcome::Failed(e) => {
                 progress.end(format!("failed: {e}")).await;
                 if let Some(mut s) = stream {
-                    s.markdown = format!("*The explanation failed: {e}*");
-                    s.send(true).await;
+                    s.finish(format!("*The explanation failed: {e}*")).await;
                 }
                 self.client.show_message(MessageType::ERROR, format!("CodeGenie: {e}")).await;
             }
             Outcome::Cancelled => {
                 progress.end("cancelled".to_owned()).await;
                 if let Some(mut s) = stream {
-                    s.markdown.push_str("\n\n*Cancelled.*");
-                    s.send(true).await;
+                    let text = format!("{}\n\n*Cancelled.*", s.markdown);
+                    s.finish(text).await;
                 }
             }
         }
@@ -508,8 +523,7 @@ impl Job {
     /// Deliver a finished explanation the best way the client supports.
     async fn deliver(&self, stream: Option<Stream>, title: &str, markdown: String) {
         if let Some(mut s) = stream {
-            s.markdown = markdown;
-            s.send(true).await;
+            s.finish(markdown).await;
             return;
         }
         if self.features.show_document {
@@ -600,30 +614,45 @@ fn quote(prompt: &str) -> String {
     if more { format!("\"{short}…\"") } else { format!("\"{short}\"") }
 }
 
-/// Run the model call, turning its events into progress reports (and
-/// explanation updates), until it ends or the job is cancelled.
+/// Begin the progress and run the model call at once (the progress
+/// token's round trip to the client overlaps the model call), then turn
+/// the call's events into progress reports (and explanation updates)
+/// until it ends or the job is cancelled. Events wait in `events` until
+/// the progress has begun.
 async fn drive(
+    begin: impl Future<Output = Reporter>,
     call: impl Future<Output = std::result::Result<Answer, ModelError>>,
     events: &mut UnboundedReceiver<Event>,
     cancel: &CancellationToken,
-    progress: &mut Reporter,
     mut stream: Option<&mut Stream>,
-) -> Outcome {
-    tokio::pin!(call);
-    let result = loop {
+) -> (Reporter, Outcome) {
+    tokio::pin!(begin, call);
+    // The call stops by itself when the job is cancelled.
+    let mut early = None;
+    let mut progress = loop {
         tokio::select! {
             biased;
-            _ = cancel.cancelled() => return Outcome::Cancelled,
-            result = &mut call => break result,
-            Some(event) = events.recv() => {
-                progress.event(&event).await;
-                if let Some(s) = stream.as_deref_mut() {
-                    s.event(&event).await;
-                }
-            }
+            progress = &mut begin => break progress,
+            result = &mut call, if early.is_none() => early = Some(result),
         }
     };
-    match result {
+    let result = match early {
+        Some(result) => result,
+        None => loop {
+            tokio::select! {
+                biased;
+                _ = cancel.cancelled() => return (progress, Outcome::Cancelled),
+                result = &mut call => break result,
+                Some(event) = events.recv() => {
+                    progress.event(&event).await;
+                    if let Some(s) = stream.as_deref_mut() {
+                        s.event(&event).await;
+                    }
+                }
+            }
+        },
+    };
+    let outcome = match result {
         Ok(answer) => Outcome::Done(answer),
         Err(ModelError::Cancelled) => Outcome::Cancelled,
         Err(_) if cancel.is_cancelled() => Outcome::Cancelled,
@@ -631,7 +660,8 @@ async fn drive(
             tracing::warn!(kind = e.kind(), "model call failed: {e}");
             Outcome::Failed(e)
         }
-    }
+    };
+    (progress, outcome)
 }
 
 /// The work-done progress of one job (nothing when the client has none).
@@ -716,11 +746,23 @@ struct Stream {
     client: Client,
     id: String,
     title: String,
+    /// The text so far.
     markdown: String,
+    /// How much of `markdown` the client has.
+    sent: usize,
+    /// The client's text is not a start of `markdown` any more (a retry
+    /// started the answer over): the next message replaces it.
+    replace: bool,
+    /// Notifications sent.
+    count: usize,
     last: Option<Instant>,
 }
 
 impl Stream {
+    fn new(client: Client, id: String, title: String) -> Self {
+        Self { client, id, title, markdown: String::new(), sent: 0, replace: false, count: 0, last: None }
+    }
+
     async fn event(&mut self, event: &Event) {
         match event {
             Event::Streaming { delta, .. } => {
@@ -731,13 +773,41 @@ impl Stream {
                 }
             }
             // A retry starts the answer over.
-            Event::Retrying { .. } => self.markdown.clear(),
+            Event::Retrying { .. } => {
+                self.markdown.clear();
+                self.replace = self.sent > 0;
+                self.sent = 0;
+            }
             _ => {}
         }
     }
 
-    async fn send(&self, done: bool) {
-        let params = json!({"id": self.id, "title": self.title, "markdown": self.markdown, "done": done});
+    /// The last notification, with `text` as the whole explanation.
+    async fn finish(&mut self, text: String) {
+        if !self.markdown[..self.sent].is_empty() && !text.starts_with(&self.markdown[..self.sent]) {
+            self.replace = true;
+        }
+        self.markdown = text;
+        self.send(true).await;
+    }
+
+    /// Send what the client does not have yet (nothing when an update has
+    /// nothing new).
+    async fn send(&mut self, done: bool) {
+        let mut params = json!({"id": self.id, "done": done});
+        if self.replace {
+            params["markdown"] = json!(self.markdown);
+        } else if self.sent < self.markdown.len() {
+            params["append"] = json!(&self.markdown[self.sent..]);
+        } else if !done {
+            return;
+        }
+        if self.count == 0 || done {
+            params["title"] = json!(self.title);
+        }
+        self.sent = self.markdown.len();
+        self.replace = false;
+        self.count += 1;
         self.client.send_notification::<ExplanationNotification>(params).await;
     }
 }

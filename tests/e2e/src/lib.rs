@@ -371,3 +371,16 @@ pub fn trusted_toml(data_dir: &std::path::Path, hf_url: &str) -> String {
 pub fn hosted_builtins_toml() -> String {
     LOCAL_BUILTINS.iter().map(|id| format!("[models.{id}]\napi = \"hf-router\"\n")).collect()
 }
+
+/// The text a client shows after these `codegenie/explanation`
+/// notifications: `markdown` replaces the text, `append` adds to it.
+pub fn explanation_text(notifications: &[Value]) -> String {
+    let mut text = String::new();
+    for n in notifications {
+        if let Some(whole) = n["markdown"].as_str() {
+            text = whole.to_owned();
+        }
+        text.push_str(n["append"].as_str().unwrap_or_default());
+    }
+    text
+}

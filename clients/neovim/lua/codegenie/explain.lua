@@ -1,5 +1,5 @@
---- Explanations: the `codegenie/explanation` notification carries the whole
---- markdown so far; each one replaces the window's text, the last has
+--- Explanations: each `codegenie/explanation` notification brings `append`
+--- (text to add) or `markdown` (the whole text, replacing it); the last has
 --- `done = true`. Shown in a float (or a split) that `q` closes.
 local config = require("codegenie.config")
 
@@ -11,6 +11,9 @@ M.views = {}
 --- Ids the user closed: later updates of these are dropped.
 ---@type table<string, boolean>
 M.closed = {}
+--- The text so far, by explanation id.
+---@type table<string, string>
+M.texts = {}
 
 local function size(value, total)
   if value <= 1 then
@@ -120,6 +123,7 @@ function M.close(id)
     return
   end
   M.closed[tostring(id)] = true
+  M.texts[tostring(id)] = nil
   if view.win and vim.api.nvim_win_is_valid(view.win) then
     pcall(vim.api.nvim_win_close, view.win, true)
   end
@@ -130,12 +134,26 @@ function M.close(id)
 end
 
 --- Handler of the `codegenie/explanation` notification.
----@param params { id: string|integer, title?: string, markdown?: string, done?: boolean }
+---@param params { id: string|integer, title?: string, markdown?: string, append?: string, done?: boolean }
 function M.on_notification(params)
   if type(params) ~= "table" or params.id == nil then
     return
   end
-  M.show(tostring(params.id), params.title or "CodeGenie explanation", params.markdown or "", params.done == true)
+  local id = tostring(params.id)
+  if M.closed[id] then
+    return
+  end
+  local text = M.texts[id] or ""
+  if type(params.markdown) == "string" then
+    text = params.markdown
+  end
+  if type(params.append) == "string" then
+    text = text .. params.append
+  end
+  M.texts[id] = text
+  local view = M.views[id]
+  local title = params.title or (view and view.title) or "CodeGenie explanation"
+  M.show(id, title, text, params.done == true)
 end
 
 return M

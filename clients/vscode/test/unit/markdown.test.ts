@@ -3,13 +3,23 @@ import { describe, it } from "node:test";
 import { ExplanationStore, explanationPath, isExplanationNotification, renderProfile } from "../../src/markdown";
 
 describe("explanations", () => {
-  it("replaces the text with each notification (the whole text so far)", () => {
+  it("adds each `append` to the text and keeps the title", () => {
     const store = new ExplanationStore();
-    assert.deepEqual(store.update({ id: "7", title: "Explain: foo", markdown: "This", done: false }), { isNew: true, changed: true });
-    assert.deepEqual(store.update({ id: "7", markdown: "This function", done: false }), { isNew: false, changed: true });
+    assert.deepEqual(store.update({ id: "7", title: "Explain: foo", append: "This", done: false }), { isNew: true, changed: true });
+    assert.deepEqual(store.update({ id: "7", append: " function", done: false }), { isNew: false, changed: true });
     assert.equal(store.render("7"), "# Explain: foo\n\nThis function\n\n---\n_streaming…_\n");
-    store.update({ id: "7", markdown: "This function adds.", done: true });
+    store.update({ id: "7", append: " adds.", done: true });
     assert.equal(store.render("7"), "# Explain: foo\n\nThis function adds.\n");
+  });
+
+  it("replaces the text with `markdown` (a retry, or a different final text)", () => {
+    const store = new ExplanationStore();
+    store.update({ id: "r", title: "T", append: "first try", done: false });
+    store.update({ id: "r", markdown: "", done: false });
+    store.update({ id: "r", append: "second", done: false });
+    assert.equal(store.get("r")?.markdown, "second");
+    store.update({ id: "r", markdown: "*The explanation failed: timeout*", done: true });
+    assert.equal(store.get("r")?.markdown, "*The explanation failed: timeout*");
   });
 
   it("ignores notifications after the last one", () => {
@@ -30,6 +40,8 @@ describe("explanations", () => {
 
   it("checks the notification's shape", () => {
     assert.equal(isExplanationNotification({ id: "1", markdown: "", done: false }), true);
+    assert.equal(isExplanationNotification({ id: "1", append: "x", done: true }), true);
+    assert.equal(isExplanationNotification({ id: "1", append: 3, done: true }), false);
     assert.equal(isExplanationNotification({ id: "1", markdown: "", done: "no" }), false);
     assert.equal(isExplanationNotification(null), false);
     assert.equal(explanationPath("a/b"), "/explanation/a%2Fb.md");

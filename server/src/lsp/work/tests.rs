@@ -58,6 +58,4 @@ async fn a_job_that_panics_ends_its_progress_records_a_failure_and_says_so() {
         assert_eq!((&entry["id"], entry["status"].as_str()), (&id, Some("failed")), "{history:#}");
         assert_eq!(entry["output"], "internal error");
     }
-    // Nothing reached the model.
-    assert!(models.requests().is_empty());
 }
