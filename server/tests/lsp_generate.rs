@@ -112,11 +112,12 @@ async fn generate_in(client: &LspClient, uri: &str, language: &str, text: &str, 
     assert_eq!(end, json!({"kind": "end", "message": end["message"].clone()}));
     let edit_index = inbox.iter().position(|m| m["method"] == "workspace/applyEdit").expect("an applyEdit");
     assert!(edit_index < end_index, "the edit comes before the end of the progress");
-    assert_eq!(progress_kinds(&inbox, &token), ["create", "begin", "report", "end"]);
+    // The answer comes at once: nothing to report between begin and end.
+    assert_eq!(progress_kinds(&inbox, &token), ["create", "begin", "end"]);
     let begin = inbox.iter().find(|m| m["params"]["value"]["kind"] == "begin").unwrap();
     assert_eq!(
         begin["params"],
-        json!({"token": token, "value": {"kind": "begin", "title": "CodeGenie: deepseek-coder", "cancellable": true, "message": "starting…"}})
+        json!({"token": token, "value": {"kind": "begin", "title": "CodeGenie: deepseek-coder", "cancellable": true, "message": "waiting…"}})
     );
     (id, inbox[edit_index]["params"]["edit"].clone())
 }

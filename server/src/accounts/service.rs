@@ -135,12 +135,26 @@ pub struct Accounts {
     settings: AccountSettings,
     /// Where the current login is saved (one file per store).
     saved: PathBuf,
+    /// The saved login as last read (shared by clones).
+    saved_read: Arc<std::sync::Mutex<SavedRead>>,
     /// Sessions validated by this process (shared by its clones).
     sessions: Arc<SessionCache>,
     now: Clock,
 }
 
 const MINUTE: Millis = 60_000;
+
+/// The saved login as last read from its file, and when; `version` counts
+/// this process's changes of the file.
+#[derive(Default)]
+struct SavedRead {
+    version: u64,
+    login: Option<(std::time::Instant, SavedLogin)>,
+}
+
+/// How long a saved login read from its file is used without reading it
+/// again.
+const SAVED_FRESH: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl Accounts {
     pub fn new(
@@ -157,6 +171,7 @@ impl Accounts {
             hasher: Hasher::new(settings.argon2)?,
             settings,
             saved,
+            saved_read: Arc::default(),
             sessions: Arc::default(),
             now: Arc::new(now_millis),
         })
@@ -549,9 +564,29 @@ impl Accounts {
         self.on_saved_file(saved::clear).await
     }
 
+    /// The saved login. A login read less than [`SAVED_FRESH`] ago is taken
+    /// from memory (a generation checks it every time); this process's own
+    /// changes of the file drop it at once, another process's show within
+    /// that time. No login is never remembered.
     async fn load_login(&self) -> Option<SavedLogin> {
+        let version = {
+            let read = self.saved_read.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some((at, login)) = &read.login
+                && at.elapsed() < SAVED_FRESH
+            {
+                return Some(login.clone());
+            }
+            read.version
+        };
         let path = self.saved.clone();
-        tokio::task::spawn_blocking(move || saved::load(&path)).await.ok().flatten()
+        let read_at = std::time::Instant::now();
+        let login = tokio::task::spawn_blocking(move || saved::load(&path)).await.ok().flatten();
+        let mut read = self.saved_read.lock().unwrap_or_else(|e| e.into_inner());
+        // Unless this process changed the file meanwhile.
+        if read.version == version {
+            read.login = login.clone().map(|l| (read_at, l));
+        }
+        login
     }
 
     /// File work on the saved login (a write ends in an fsync) runs on the
@@ -562,10 +597,16 @@ impl Accounts {
     {
         let path = self.saved.clone();
         let error = |reason: String| AccountError::SaveLogin { path: self.saved.display().to_string(), reason };
-        tokio::task::spawn_blocking(move || work(&path))
-            .await
-            .map_err(|e| error(e.to_string()))?
-            .map_err(|e| error(e.to_string()))
+        self.saved_changed();
+        let done = tokio::task::spawn_blocking(move || work(&path)).await;
+        self.saved_changed();
+        done.map_err(|e| error(e.to_string()))?.map_err(|e| error(e.to_string()))
+    }
+
+    fn saved_changed(&self) {
+        let mut read = self.saved_read.lock().unwrap_or_else(|e| e.into_inner());
+        read.version += 1;
+        read.login = None;
     }
 
     fn session_length(&self) -> Millis {

@@ -334,8 +334,13 @@ impl Job {
         self.finish();
         let token = self.state.progress.lock().unwrap_or_else(|e| e.into_inner()).clone();
         if token.is_some() && !self.state.ended.load(Ordering::SeqCst) {
-            let reporter =
-                Reporter { client: self.client.clone(), token, last_stream: None, state: self.state.clone() };
+            let reporter = Reporter {
+                client: self.client.clone(),
+                token,
+                last_stream: None,
+                shown: String::new(),
+                state: self.state.clone(),
+            };
             reporter.end(format!("failed: {INTERNAL_ERROR}")).await;
         }
         if !self.state.recorded.load(Ordering::SeqCst) {
@@ -668,10 +673,16 @@ async fn drive(
 struct Reporter {
     client: Client,
     token: Option<ProgressToken>,
+    /// When the progress began or last reported streaming.
     last_stream: Option<Instant>,
+    /// The message shown now (a report that repeats it is not sent).
+    shown: String,
     /// Told when the progress begins and ends.
     state: Arc<JobState>,
 }
+
+/// The progress message while the model has not answered yet.
+const WAITING: &str = "waiting…";
 
 impl Reporter {
     async fn begin(job: &Job) -> Self {
@@ -684,12 +695,20 @@ impl Reporter {
             }
         }
         job.state.progress.lock().unwrap_or_else(|e| e.into_inner()).clone_from(&token);
-        let reporter = Self { client: job.client.clone(), token, last_stream: None, state: job.state.clone() };
+        // Streaming is reported from THROTTLE after the start on: an answer
+        // that comes at once ends the progress with no report between.
+        let reporter = Self {
+            client: job.client.clone(),
+            token,
+            last_stream: Some(Instant::now()),
+            shown: WAITING.to_owned(),
+            state: job.state.clone(),
+        };
         reporter
             .send(WorkDoneProgress::Begin(WorkDoneProgressBegin {
                 title: format!("CodeGenie: {}", job.model),
                 cancellable: Some(true),
-                message: Some("starting…".to_owned()),
+                message: Some(WAITING.to_owned()),
                 percentage: None,
             }))
             .await;
@@ -703,7 +722,11 @@ impl Reporter {
         }
     }
 
-    async fn report(&self, message: String) {
+    async fn report(&mut self, message: String) {
+        if message == self.shown {
+            return;
+        }
+        self.shown.clone_from(&message);
         self.send(WorkDoneProgress::Report(WorkDoneProgressReport {
             cancellable: Some(true),
             message: Some(message),
@@ -721,8 +744,8 @@ impl Reporter {
             self.last_stream = Some(Instant::now());
         }
         let message = match event {
-            Event::Waiting { attempt: 1, .. } => "waiting…".to_owned(),
-            Event::Waiting { attempt, .. } => format!("waiting… (attempt {attempt})"),
+            Event::Waiting { attempt: 1, .. } => WAITING.to_owned(),
+            Event::Waiting { attempt, .. } => format!("{WAITING} (attempt {attempt})"),
             Event::Loading { remaining_secs, .. } => format!("model loading, ~{remaining_secs}s"),
             Event::Retrying { retry, max_retries, .. } => format!("retrying… ({retry}/{max_retries})"),
             Event::LoadingModel { model } => format!("loading {model} into memory…"),

@@ -196,19 +196,19 @@ fn like_pattern(text: &str) -> String {
 }
 
 fn insert_event(tx: &Transaction<'_>, event: &HistoryEvent) -> rusqlite::Result<()> {
-    tx.execute(
+    tx.prepare_cached(
         "INSERT INTO history (id, user_id, kind, prompt_id, model, detail, created_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (id) DO NOTHING",
-        params![
-            event.id,
-            event.user_id,
-            event.kind.as_str(),
-            event.prompt_id,
-            event.model,
-            event.detail,
-            event.created_at
-        ],
-    )?;
+    )?
+    .execute(params![
+        event.id,
+        event.user_id,
+        event.kind.as_str(),
+        event.prompt_id,
+        event.model,
+        event.detail,
+        event.created_at
+    ])?;
     Ok(())
 }
 
@@ -508,10 +508,11 @@ impl LocalStore {
 
     pub(crate) async fn record_prompt(&self, e: PromptEntry) -> StoreResult<()> {
         self.transaction(move |tx| {
-            tx.execute(
+            tx.prepare_cached(
                 "INSERT INTO prompts (id, user_id, kind, model, language, input, output, status, latency_ms, created_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) ON CONFLICT (id) DO NOTHING",
-                params![
+            )?
+            .execute(params![
                     e.id,
                     e.user_id,
                     e.kind.as_str(),
