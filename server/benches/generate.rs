@@ -1,7 +1,10 @@
 //! Server overhead per generation at 0 ms backend latency (a whole
 //! `codegenie.generate` round trip over LSP, in-process, against the local
-//! model server, next to the model call alone), and `textDocument/codeAction`
-//! latency on a 5,000-line file while 8 generations stream (p50/p99).
+//! model server, next to the model call alone), the CPU time the real
+//! `codegenie serve` process spends per generation (code action, command,
+//! progress, model call, history, edit; read from /proc on Linux), and
+//! `textDocument/codeAction` latency on a 5,000-line file while 8
+//! generations stream (p50/p99).
 //!
 //!     cargo bench -p codegenie --bench generate
 
@@ -75,6 +78,58 @@ async fn code_action_times(client: &LspClient) -> Vec<Duration> {
     times
 }
 
+/// CPU time of a process so far: the sum of its threads' run times
+/// (`/proc/PID/task/*/schedstat`, nanoseconds). Threads that ended are
+/// missing, so a measurement keeps to threads that live through it.
+fn process_cpu(pid: u32) -> Duration {
+    let mut total = 0u64;
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).into_iter().flatten().flatten() {
+        let stat = std::fs::read_to_string(task.path().join("schedstat")).unwrap_or_default();
+        total += stat.split_whitespace().next().and_then(|n| n.parse::<u64>().ok()).unwrap_or(0);
+    }
+    Duration::from_nanos(total)
+}
+
+/// The real binary over stdio, signed up, with a prompt open.
+async fn spawned(models: &ModelServer, home: &std::path::Path) -> LspClient {
+    std::fs::create_dir_all(home.join("codegenie")).unwrap();
+    std::fs::write(home.join("codegenie/config.toml"), codegenie_e2e::CHEAP_ARGON2_TOML).unwrap();
+    let (home_s, url) = (home.to_str().unwrap(), models.url());
+    let data = home.join("data");
+    let client = LspClient::spawn_binary(&[
+        ("HOME", home_s),
+        ("XDG_CONFIG_HOME", home_s),
+        ("XDG_DATA_HOME", home_s),
+        ("CODEGENIE_DATA_DIR", data.to_str().unwrap()),
+        ("CODEGENIE_HF_URL", &url),
+        ("HF_TOKEN", TOKEN),
+        ("CODEGENIE_LOG", "error"),
+    ]);
+    let settings = json!({"models": codegenie_e2e::hosted_builtins()});
+    client.initialize(json!({"codegenie": settings}), &["utf-16"]).await;
+    let user = json!({"email": "ada@example.com", "username": "ada", "password": "correct horse battery"});
+    exec(&client, "codegenie.signup", user).await;
+    client
+        .open(
+            "file:///b/a.py",
+            "python",
+            1,
+            "# reverse a string
+",
+        )
+        .await;
+    client
+}
+
+/// A generation as an editor asks for it: the code action on the comment,
+/// then its command, to the end of the progress.
+async fn act_and_generate(client: &LspClient, cursor: &mut usize) {
+    let range = json!({"start": {"line": 0, "character": 2}, "end": {"line": 0, "character": 2}});
+    let params = json!({"textDocument": {"uri": "file:///b/a.py"}, "range": range, "context": {"diagnostics": []}});
+    client.request("textDocument/codeAction", params).await.unwrap();
+    generate_once(client, "file:///b/a.py", cursor).await;
+}
+
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() - 1) as f64 * p).round() as usize]
 }
@@ -123,6 +178,29 @@ fn bench(c: &mut Criterion) {
         })
     });
     group.finish();
+
+    // CPU per generation of the real server process (criterion's "time"
+    // here is CPU time, not wall-clock time).
+    if std::path::Path::new("/proc/self/task").exists() {
+        let home = tempfile::tempdir().unwrap();
+        let spawned = rt.block_on(spawned(&models, home.path()));
+        let pid = spawned.pid().expect("a child process");
+        let mut group = c.benchmark_group("server CPU per generation (codegenie serve, 0 ms backend)");
+        group.bench_function("codeAction + codegenie.generate to the end of the progress", |b| {
+            b.iter_custom(|iters| {
+                rt.block_on(async {
+                    let mut cursor = spawned.inbox().len();
+                    let before = process_cpu(pid);
+                    for _ in 0..iters {
+                        act_and_generate(&spawned, &mut cursor).await;
+                    }
+                    process_cpu(pid).saturating_sub(before)
+                })
+            })
+        });
+        group.finish();
+        rt.block_on(spawned.shutdown());
+    }
 
     // codeAction latency while 8 generations stream.
     rt.block_on(async {

@@ -299,17 +299,33 @@ async fn run(
     shut_down.load(Ordering::SeqCst)
 }
 
-/// Serve LSP on stdin/stdout until the client exits. Reading and writing
-/// are blocking calls on two threads of their own (see [`transport`]).
+/// Serve LSP on stdin/stdout until the client exits: on the runtime's
+/// event loop when they are pipes or sockets, else with blocking reads and
+/// writes on two threads of their own (see [`transport`]).
 pub fn serve_stdio(base: Layers) -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    let (out_tx, out_rx) = tokio::sync::mpsc::unbounded_channel();
-    let writer = transport::write_stdout(out_rx)?;
-    let clean = rt.block_on(run(transport::read_stdin()?, out_tx, base));
-    // Do not wait for tasks still running (their clients are gone). The
-    // writer's channel closed with `run`: the writer ends once all is out.
+    let stdio = {
+        let _runtime = rt.enter();
+        transport::async_stdio()
+    };
+    let clean = match stdio {
+        Some((input, output)) => {
+            tracing::debug!("stdio: pipes or sockets, on the event loop");
+            rt.block_on(serve(input, output, base))
+        }
+        None => {
+            tracing::debug!("stdio: not pipes or sockets, on threads of their own");
+            let (out_tx, out_rx) = tokio::sync::mpsc::unbounded_channel();
+            let writer = transport::write_stdout(out_rx)?;
+            let clean = rt.block_on(run(transport::read_stdin()?, out_tx, base));
+            // The writer's channel closed with `run`: the writer ends once
+            // all is out.
+            let _ = writer.join();
+            clean
+        }
+    };
+    // Do not wait for tasks still running (their clients are gone).
     rt.shutdown_background();
-    let _ = writer.join();
     if clean {
         tracing::info!("exit after shutdown");
         Ok(())

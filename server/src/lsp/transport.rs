@@ -258,8 +258,61 @@ pub fn read_stdin() -> std::io::Result<mpsc::Receiver<Frame>> {
     Ok(rx)
 }
 
-/// Write messages to any byte stream until the channel closes.
-pub async fn write_async<W: AsyncWrite + Unpin>(mut output: W, mut messages: mpsc::UnboundedReceiver<Out>) {
+/// Input and output streams of the event loop.
+pub type AsyncInput = Box<dyn AsyncRead + Unpin + Send>;
+pub type AsyncOutput = Box<dyn AsyncWrite + Unpin + Send>;
+
+/// stdin and stdout as streams of the runtime's own event loop, when both
+/// are pipes or sockets (what editors start a server with): no thread
+/// stands between them and the server. `None` for anything else (a
+/// terminal, a file), which [`read_stdin`] and [`write_stdout`] serve.
+/// Call it inside the runtime.
+#[cfg(unix)]
+pub fn async_stdio() -> Option<(AsyncInput, AsyncOutput)> {
+    use std::os::fd::AsFd;
+    use std::os::unix::fs::FileTypeExt;
+    use tokio::net::unix::pipe;
+
+    enum Kind {
+        Pipe(std::fs::File),
+        Socket(std::os::unix::net::UnixStream),
+    }
+    fn kind(fd: std::os::fd::BorrowedFd<'_>) -> Option<Kind> {
+        // A copy of the descriptor, so that the stream closing it leaves
+        // fd 0 and 1 in place.
+        let file = std::fs::File::from(fd.try_clone_to_owned().ok()?);
+        let kind = file.metadata().ok()?.file_type();
+        if kind.is_fifo() {
+            Some(Kind::Pipe(file))
+        } else if kind.is_socket() {
+            let socket = std::os::unix::net::UnixStream::from(std::os::fd::OwnedFd::from(file));
+            socket.set_nonblocking(true).ok()?;
+            Some(Kind::Socket(socket))
+        } else {
+            None
+        }
+    }
+    let (input, output) = (kind(std::io::stdin().as_fd())?, kind(std::io::stdout().as_fd())?);
+    let input: AsyncInput = match input {
+        Kind::Pipe(f) => Box::new(pipe::Receiver::from_file(f).ok()?),
+        Kind::Socket(s) => Box::new(tokio::net::UnixStream::from_std(s).ok()?),
+    };
+    let output: AsyncOutput = match output {
+        Kind::Pipe(f) => Box::new(pipe::Sender::from_file(f).ok()?),
+        Kind::Socket(s) => Box::new(tokio::net::UnixStream::from_std(s).ok()?),
+    };
+    Some((input, output))
+}
+
+#[cfg(not(unix))]
+pub fn async_stdio() -> Option<(AsyncInput, AsyncOutput)> {
+    None
+}
+
+/// Write messages to any byte stream until the channel closes, flushing
+/// whenever nothing more is queued.
+pub async fn write_async<W: AsyncWrite + Unpin>(output: W, mut messages: mpsc::UnboundedReceiver<Out>) {
+    let mut output = tokio::io::BufWriter::with_capacity(64 << 10, output);
     while let Some(message) = messages.recv().await {
         let body = message.body();
         let written = async {

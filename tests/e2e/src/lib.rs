@@ -121,6 +121,11 @@ impl LspClient {
         client
     }
 
+    /// The process id of the server started by [`LspClient::spawn_binary`].
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().and_then(Child::id)
+    }
+
     /// Replace the answers to server requests.
     pub fn set_handler(&self, handler: Handler) {
         *self.handler.lock().unwrap() = handler;

@@ -100,8 +100,68 @@ fn stdout_carries_only_the_protocol() {
     assert!(stderr.contains("initialize"), "{stderr}");
     let logged = std::fs::read_to_string(&log_file).unwrap();
     assert!(logged.contains("initialize"), "{logged}");
+    assert!(logged.contains("stdio: pipes or sockets, on the event loop"), "{logged}");
     // Even at `trace`, the password in a request is never logged.
     assert!(!stderr.contains(secret) && !logged.contains(secret), "{stderr}");
+}
+
+/// initialize, initialized, shutdown, exit.
+fn short_session() -> Vec<u8> {
+    let mut input =
+        frame(&json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"capabilities": {}}}).to_string());
+    input.extend(frame(r#"{"jsonrpc":"2.0","method":"initialized","params":{}}"#));
+    input.extend(frame(r#"{"jsonrpc":"2.0","id":3,"method":"shutdown"}"#));
+    input.extend(frame(r#"{"jsonrpc":"2.0","method":"exit"}"#));
+    input
+}
+
+/// Editors start a server on pipes (Python, Emacs) or on sockets (libuv:
+/// VS Code, Neovim); from a terminal or a script it may get a file. The
+/// server answers on each.
+#[cfg(unix)]
+#[test]
+fn stdio_may_be_a_pipe_a_socket_or_a_file() {
+    use std::os::unix::net::UnixStream;
+    let env = Env::new();
+
+    // A socket for both stdin and stdout.
+    let (ours, theirs) = UnixStream::pair().unwrap();
+    let child = env
+        .command(&["serve"])
+        .env("CODEGENIE_LOG", "debug")
+        .stdin(Stdio::from(std::os::fd::OwnedFd::from(theirs.try_clone().unwrap())))
+        .stdout(Stdio::from(std::os::fd::OwnedFd::from(theirs)))
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut reader = std::io::BufReader::new(ours.try_clone().unwrap());
+    (&ours).write_all(&short_session()).unwrap();
+    let ids: Vec<Value> = (0..2).map(|_| read_strict_frame(&mut reader)["id"].clone()).collect();
+    assert_eq!(ids, [json!(1), json!(3)]);
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(log.contains("stdio: pipes or sockets, on the event loop"), "{log}");
+
+    // Plain files.
+    let input = env.dir.path().join("in.lsp");
+    let output = env.dir.path().join("out.lsp");
+    std::fs::write(&input, short_session()).unwrap();
+    let out = env
+        .command(&["serve"])
+        .env("CODEGENIE_LOG", "debug")
+        .stdin(std::fs::File::open(&input).unwrap())
+        .stdout(std::fs::File::create(&output).unwrap())
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(log.contains("stdio: not pipes or sockets, on threads of their own"), "{log}");
+    let written = std::fs::read(&output).unwrap();
+    let mut reader = std::io::BufReader::new(&written[..]);
+    let ids: Vec<Value> = (0..2).map(|_| read_strict_frame(&mut reader)["id"].clone()).collect();
+    assert_eq!(ids, [json!(1), json!(3)]);
 }
 
 /// Read one frame from stdout, failing on anything that is not exactly
