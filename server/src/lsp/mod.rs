@@ -302,8 +302,13 @@ async fn run(
 /// Serve LSP on stdin/stdout until the client exits: on the runtime's
 /// event loop when they are pipes or sockets, else with blocking reads and
 /// writes on two threads of their own (see [`transport`]).
+///
+/// One thread runs the protocol and the jobs: they only wait (on the
+/// editor, the model, the store), and a message handed between threads
+/// costs more than the work it carries. File, database and hashing work
+/// goes to the blocking pool, inference to the engine's own threads.
 pub fn serve_stdio(base: Layers) -> anyhow::Result<()> {
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let stdio = {
         let _runtime = rt.enter();
         transport::async_stdio()

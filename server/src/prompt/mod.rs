@@ -92,6 +92,9 @@ pub const CHECKPOINT_EVERY: usize = 256;
 #[derive(Debug, Default)]
 pub struct LexCache {
     states: Mutex<Vec<State>>,
+    /// The last prompt looked for in this version and what was found (a
+    /// code action and then its command ask for the same one).
+    last: Mutex<Option<(Target, Option<CommentPrompt>)>>,
 }
 
 impl LexCache {
@@ -101,7 +104,7 @@ impl LexCache {
     pub fn before_edit(&self, line: usize) -> LexCache {
         let states = self.lock();
         let keep = (line / CHECKPOINT_EVERY + 1).min(states.len());
-        LexCache { states: Mutex::new(states[..keep].to_vec()) }
+        LexCache { states: Mutex::new(states[..keep].to_vec()), last: Mutex::default() }
     }
 
     /// How many checkpoints are known (tests).
@@ -127,6 +130,25 @@ pub fn find(rope: &Rope, language_id: &str, target: Target) -> Option<CommentPro
 /// [`find`], lexing from the nearest checkpoint of `cache` (the cache must
 /// belong to this version of this document) and adding the ones it passes.
 pub fn find_cached(rope: &Rope, language_id: &str, target: Target, cache: Option<&LexCache>) -> Option<CommentPrompt> {
+    let Some(cache) = cache else {
+        return find_from_checkpoints(rope, language_id, target, None);
+    };
+    if let Some((at, found)) = &*cache.last.lock().unwrap_or_else(|e| e.into_inner())
+        && *at == target
+    {
+        return found.clone();
+    }
+    let found = find_from_checkpoints(rope, language_id, target, Some(cache));
+    *cache.last.lock().unwrap_or_else(|e| e.into_inner()) = Some((target, found.clone()));
+    found
+}
+
+fn find_from_checkpoints(
+    rope: &Rope,
+    language_id: &str,
+    target: Target,
+    cache: Option<&LexCache>,
+) -> Option<CommentPrompt> {
     let (start, end) = target.lines();
     if start >= rope.len_lines() {
         return None;
