@@ -7,6 +7,7 @@ pub mod assist;
 pub mod cli;
 pub mod config;
 pub mod documents;
+pub mod hub;
 pub mod logging;
 pub mod lsp;
 pub mod models;
