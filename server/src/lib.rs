@@ -12,4 +12,5 @@ pub mod logging;
 pub mod lsp;
 pub mod models;
 pub mod prompt;
+pub mod remote;
 pub mod store;

@@ -90,11 +90,13 @@ async fn every_endpoint_for_two_users() {
 
     // History: each sees their own only.
     let h = api.get("/v1/history?kind=generate", Some(&ada)).await;
-    let ids: Vec<&str> = h.body["entries"].as_array().unwrap().iter().map(|e| e["id"].as_str().unwrap()).collect();
+    let ids: Vec<&str> =
+        h.body["entries"].as_array().unwrap().iter().map(|e| e["event"]["id"].as_str().unwrap()).collect();
     assert_eq!(ids, [ada_entry.as_str()]);
-    assert_eq!(h.body["entries"][0]["status"], "ok");
+    assert_eq!(h.body["entries"][0]["prompt"]["status"], "ok");
     let h = api.get("/v1/history", Some(&bob)).await;
-    let kinds: Vec<&str> = h.body["entries"].as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap()).collect();
+    let kinds: Vec<&str> =
+        h.body["entries"].as_array().unwrap().iter().map(|e| e["event"]["kind"].as_str().unwrap()).collect();
     assert_eq!(kinds, ["explain", "signup"]);
     answers.push(h.text);
     let bad = api.get("/v1/history?kind=everything", Some(&bob)).await;
@@ -111,7 +113,7 @@ async fn every_endpoint_for_two_users() {
     let del = api.delete(&format!("/v1/history/{ada_entry}"), Some(&bob)).await;
     assert_eq!(del.status, 404);
     let mine = api.get(&format!("/v1/history/{ada_entry}"), Some(&ada)).await;
-    assert_eq!(mine.body["entry"]["prompt"], "reverse a string");
+    assert_eq!(mine.body["entry"]["prompt"]["input"], "reverse a string");
     let clear = api.delete("/v1/history", Some(&bob)).await;
     assert_eq!(clear.body["deleted"], 2);
     assert_eq!(api.get(&format!("/v1/history/{ada_entry}"), Some(&ada)).await.status, 200);
@@ -198,7 +200,10 @@ async fn every_endpoint_for_two_users() {
         .unwrap();
     assert_eq!(raw.status().as_u16(), 400);
     let big = "x".repeat(2 * 1024 * 1024);
-    let huge = api.post("/v1/generate", Some(&ada2), json!({"language": "python", "prompt": big})).await;
+    // On a connection of its own: the hub answers before reading such a
+    // body, and closes the connection.
+    let huge =
+        Api::new(&api.base).post("/v1/generate", Some(&ada2), json!({"language": "python", "prompt": big})).await;
     assert_eq!((huge.status, huge.body["error"]["code"].clone()), (413, json!("too_large")), "{}", huge.text);
     let nowhere = api.get("/v1/nowhere", None).await;
     assert_eq!(nowhere.status, 404);
@@ -243,7 +248,7 @@ async fn entry_status(api: &Api, token: &str, id: &str) -> Value {
     for _ in 0..100 {
         let e = api.get(&format!("/v1/history/{id}"), Some(token)).await;
         if e.status == 200 {
-            return e.body["entry"]["status"].clone();
+            return e.body["entry"]["prompt"]["status"].clone();
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }

@@ -131,6 +131,6 @@ async fn a_hub_killed_mid_stream_ends_the_stream_and_the_other_serves_the_retry_
     let history = api_b.get("/v1/history?kind=generate", Some(&token)).await;
     let entries = history.body["entries"].as_array().unwrap();
     assert_eq!(entries.len(), 1, "{}", history.text);
-    assert_eq!(entries[0]["status"], "ok");
-    assert_eq!(entries[0]["id"], retry.last().unwrap().1["id"]);
+    assert_eq!(entries[0]["prompt"]["status"], "ok");
+    assert_eq!(entries[0]["event"]["id"], retry.last().unwrap().1["id"]);
 }

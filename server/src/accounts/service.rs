@@ -18,7 +18,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::identity::{self, IdentityError};
 use super::mailer::{Delivery, Mail, MailError, Mailer};
@@ -72,6 +72,10 @@ pub enum AccountError {
     Store(StoreError),
     #[error("the login could not be saved in {path}: {reason}")]
     SaveLogin { path: String, reason: String },
+    /// The hub (`hub.url`) refused a request or could not be reached; the
+    /// text says which and what to do.
+    #[error("{0}")]
+    Hub(String),
 }
 
 impl From<StoreError> for AccountError {
@@ -86,7 +90,7 @@ impl From<StoreError> for AccountError {
 pub type Result<T> = std::result::Result<T, AccountError>;
 
 /// A user as shown to the user: no hash, no counters.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct UserView {
     pub id: String,
@@ -116,7 +120,7 @@ pub enum LoginName {
 }
 
 /// The profile: who, and how much they used each model.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Profile {
     pub user: UserView,
     pub usage: Vec<Usage>,

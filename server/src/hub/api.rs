@@ -18,7 +18,6 @@ use super::error::ApiError;
 use super::limits::{self, Rule};
 use super::{Hub, LoggedUser, PeerAddr};
 use crate::accounts::LoginName;
-use crate::lsp::account_commands::entry_json;
 use crate::store::{EventKind, HistoryQuery, normalise};
 
 /// A JSON request body, refused with a JSON error (400, or 413 when over
@@ -277,8 +276,7 @@ pub(crate) async fn history(
 ) -> Result<Response, ApiError> {
     let Query(params) = params.map_err(|e| ApiError::bad_request(e.body_text()))?;
     let page = hub.accounts.history_of(&token, &history_query(params)?).await?;
-    let entries: Vec<Value> = page.entries.iter().map(entry_json).collect();
-    Ok(answer(seen(&hub, &token), json!({"entries": entries, "next": page.next})))
+    Ok(answer(seen(&hub, &token), json!({"entries": page.entries, "next": page.next})))
 }
 
 pub(crate) async fn history_item(
@@ -287,7 +285,7 @@ pub(crate) async fn history_item(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let item = hub.accounts.history_item_of(&token, &id).await?;
-    Ok(answer(seen(&hub, &token), json!({"entry": entry_json(&item)})))
+    Ok(answer(seen(&hub, &token), json!({"entry": item})))
 }
 
 pub(crate) async fn delete_history_item(

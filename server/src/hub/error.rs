@@ -72,7 +72,7 @@ impl From<AccountError> for ApiError {
             AccountError::AlreadyRegistered(_) => Self::new(S::CONFLICT, "already_registered", message),
             AccountError::Policy(_) | AccountError::Identity(_) => Self::new(S::BAD_REQUEST, "invalid_input", message),
             AccountError::Store(e) => e.into(),
-            AccountError::Mail(_) | AccountError::Hash(_) | AccountError::SaveLogin { .. } => {
+            AccountError::Mail(_) | AccountError::Hash(_) | AccountError::SaveLogin { .. } | AccountError::Hub(_) => {
                 tracing::error!("account operation failed: {message}");
                 Self::internal()
             }

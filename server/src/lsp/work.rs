@@ -37,7 +37,7 @@ use tower_lsp_server::ls_types::*;
 use super::Server;
 use super::code_action::prompt_target;
 use super::commands::{TargetArgs, failed, invalid};
-use crate::accounts::Accounts;
+use crate::accounts::Service;
 use crate::assist::record::INTERNAL_ERROR;
 use crate::assist::{Answer, Assistant, Event, ExplainRequest, GenerateRequest, Outcome, Progress, Recording};
 use crate::documents::{Documents, Encoding, Snapshot, line_index};
@@ -221,7 +221,7 @@ struct Job {
     /// The model id (the default one when the command named none).
     model: String,
     user_id: String,
-    accounts: Accounts,
+    accounts: Service,
     assistant: Assistant,
     client: Client,
     features: ClientFeatures,
@@ -326,7 +326,7 @@ impl Job {
             reporter.end(format!("failed: {INTERNAL_ERROR}")).await;
         }
         if !self.state.recorded.load(Ordering::SeqCst) {
-            self.recording(language, input).record_internal_error(&self.accounts).await;
+            self.accounts.record_internal_error(&self.recording(language, input)).await;
             self.state.recorded.store(true, Ordering::SeqCst);
         }
         let what = match self.kind {
@@ -345,7 +345,7 @@ impl Job {
         let mut progress = Reporter::begin(&self).await;
         fault_point(&request.prompt);
         let (sink, mut events) = Progress::channel();
-        let call = self.assistant.generate(&request, &sink, &self.cancel);
+        let call = self.accounts.generate(&self.assistant, &request, &sink, &self.cancel);
         let outcome = drive(call, &mut events, &self.cancel, &mut progress, None).await;
         self.record(&request.language, &request.prompt, &outcome).await;
         let mut refused = None;
@@ -469,7 +469,7 @@ impl Job {
         });
         fault_point(&request.code);
         let (sink, mut events) = Progress::channel();
-        let call = self.assistant.explain(&request, &sink, &self.cancel);
+        let call = self.accounts.explain(&self.assistant, &request, &sink, &self.cancel);
         let outcome = drive(call, &mut events, &self.cancel, &mut progress, stream.as_mut()).await;
         self.record(&request.language, &request.code, &outcome).await;
         match outcome {
@@ -530,7 +530,7 @@ impl Job {
 
     /// Write the outcome to the user's history (a failure is only logged).
     async fn record(&self, language: &str, input: &str, outcome: &Outcome) {
-        self.recording(language, input).record(&self.accounts, outcome).await;
+        self.accounts.record(&self.recording(language, input), outcome).await;
         self.state.recorded.store(true, Ordering::SeqCst);
     }
 
