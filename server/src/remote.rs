@@ -128,35 +128,22 @@ impl HubClient {
     // ---- the saved login ----
 
     async fn load_login(&self) -> Option<SavedLogin> {
-        let path = self.saved.clone();
-        tokio::task::spawn_blocking(move || saved::load(&path)).await.ok().flatten()
+        saved::read(&self.saved).await
     }
 
     async fn token(&self) -> Result<String> {
         Ok(self.load_login().await.ok_or(AccountError::NotLoggedIn)?.token)
     }
 
-    async fn on_saved_file<F>(&self, work: F) -> Result<()>
-    where
-        F: FnOnce(&std::path::Path) -> std::io::Result<()> + Send + 'static,
-    {
-        let path = self.saved.clone();
-        let error = |reason: String| AccountError::SaveLogin { path: self.saved.display().to_string(), reason };
-        tokio::task::spawn_blocking(move || work(&path))
-            .await
-            .map_err(|e| error(e.to_string()))?
-            .map_err(|e| error(e.to_string()))
-    }
-
     async fn save_login(&self, answer: Started) -> Result<UserView> {
         let login =
             SavedLogin { token: answer.token, user_id: answer.user.id.clone(), username: answer.user.username.clone() };
-        self.on_saved_file(move |path| saved::save(path, &login)).await?;
+        saved::on_file(&self.saved, move |path| saved::save(path, &login)).await?;
         Ok(answer.user)
     }
 
     async fn forget_login(&self) -> Result<()> {
-        self.on_saved_file(saved::clear).await
+        saved::on_file(&self.saved, saved::clear).await
     }
 
     // ---- accounts ----

@@ -301,12 +301,14 @@ async fn limits_count_per_account_and_answer_429_with_retry_after() {
     assert_eq!(api.post("/v1/generate", Some(&ada), body).await.status, 429);
 }
 
-#[tokio::test]
-async fn sigterm_lets_a_stream_in_flight_finish_then_exits() {
+/// A hub whose model answers after `latency_ms`, with one generation in
+/// flight (its `start` event read) and SIGTERM sent: the rest of the
+/// stream's events, and the hub's exit status and log.
+async fn terminate_mid_stream(latency_ms: u64, grace_secs: u64) -> (Vec<String>, Option<bool>, String) {
     let models = ModelServer::start().await.unwrap();
-    models.set_options(|o| o.latency_ms = 1500);
+    models.set_options(|o| o.latency_ms = latency_ms);
     let dir = tempfile::tempdir().unwrap();
-    let mut hub = hub_with(dir.path(), &models, "[hub]\nshutdown_grace_secs = 20\n");
+    let mut hub = hub_with(dir.path(), &models, &format!("[hub]\nshutdown_grace_secs = {grace_secs}\n"));
     let api = hub.api();
     let ada = api.signup("ada@example.com", "ada").await;
     let resp = api.open_stream("/v1/generate", &ada, json!({"language": "python", "prompt": "reverse a string"})).await;
@@ -314,40 +316,103 @@ async fn sigterm_lets_a_stream_in_flight_finish_then_exits() {
     assert_eq!(events.next().await.unwrap().0, "start");
     assert!(models.wait_for_requests(1, Duration::from_secs(10)).await);
     hub.terminate();
-    let mut last = None;
-    while let Some((name, data)) = events.next().await {
-        last = Some((name, data));
+    let mut rest = Vec::new();
+    while let Some((name, _)) = events.next().await {
+        rest.push(name);
     }
-    let (name, data) = last.unwrap();
-    assert_eq!(name, "done", "{data}");
-    let status = tokio::task::spawn_blocking(move || {
-        let s = hub.wait_exit(Duration::from_secs(20));
-        (s, hub.stderr())
+    tokio::task::spawn_blocking(move || {
+        let status = hub.wait_exit(Duration::from_secs(20));
+        (rest, status.map(|s| s.success()), hub.stderr())
     })
     .await
-    .unwrap();
-    assert!(status.0.is_some_and(|s| s.success()), "{:?}\n{}", status.0, status.1);
-    assert!(status.1.contains("shutting down"), "{}", status.1);
+    .unwrap()
+}
+
+#[tokio::test]
+async fn sigterm_lets_a_stream_in_flight_finish_then_exits() {
+    let (rest, exit, log) = terminate_mid_stream(1500, 20).await;
+    assert_eq!(rest.last().map(String::as_str), Some("done"), "{rest:?}");
+    assert_eq!(exit, Some(true), "{log}");
+    assert!(log.contains("shutting down"), "{log}");
 }
 
 #[tokio::test]
 async fn sigterm_cancels_streams_that_outlast_the_grace_period() {
+    let (rest, exit, log) = terminate_mid_stream(60_000, 1).await;
+    assert_eq!(rest.last().map(String::as_str), Some("cancelled"), "{rest:?}");
+    assert_eq!(exit, Some(true), "{log}");
+    assert!(log.contains("cancelling them"), "{log}");
+}
+
+#[tokio::test]
+async fn https_with_a_certificate_and_key() {
     let models = ModelServer::start().await.unwrap();
-    models.set_options(|o| o.latency_ms = 60_000);
     let dir = tempfile::tempdir().unwrap();
-    let mut hub = hub_with(dir.path(), &models, "[hub]\nshutdown_grace_secs = 1\n");
-    let api = hub.api();
-    let ada = api.signup("ada@example.com", "ada").await;
-    let resp = api.open_stream("/v1/generate", &ada, json!({"language": "python", "prompt": "reverse a string"})).await;
-    let mut events = Events::new(resp);
-    assert_eq!(events.next().await.unwrap().0, "start");
-    assert!(models.wait_for_requests(1, Duration::from_secs(10)).await);
-    hub.terminate();
-    let mut last = None;
-    while let Some(e) = events.next().await {
-        last = Some(e);
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    let (ca, ca_key, csr, ext) = (
+        dir.path().join("ca.pem"),
+        dir.path().join("ca.key"),
+        dir.path().join("leaf.csr"),
+        dir.path().join("leaf.ext"),
+    );
+    std::fs::write(
+        &ext,
+        "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    // A test authority, and a certificate for 127.0.0.1 signed by it.
+    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+    let steps: Vec<Vec<std::ffi::OsString>> = vec![
+        ["req", "-x509", "-days", "1", "-subj", "/CN=CodeGenie test CA", "-keyout"]
+            .iter()
+            .map(Into::into)
+            .chain([ca_key.clone().into(), "-out".into(), ca.clone().into()])
+            .chain(ec.iter().map(Into::into))
+            .collect(),
+        ["req", "-subj", "/CN=localhost", "-keyout"]
+            .iter()
+            .map(Into::into)
+            .chain([key.clone().into(), "-out".into(), csr.clone().into()])
+            .chain(ec.iter().map(Into::into))
+            .collect(),
+        ["x509", "-req", "-days", "1", "-set_serial", "1", "-in"]
+            .iter()
+            .map(Into::into)
+            .chain([csr.clone().into(), "-CA".into(), ca.clone().into(), "-CAkey".into(), ca_key.clone().into()])
+            .chain(["-extfile".into(), ext.clone().into(), "-out".into(), cert.clone().into()])
+            .collect(),
+    ];
+    for args in steps {
+        let made = std::process::Command::new("openssl")
+            .args(&args)
+            .output()
+            .expect("openssl (from the openssl package) makes the test certificates");
+        assert!(made.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&made.stderr));
     }
-    assert_eq!(last.unwrap().0, "cancelled");
-    let status = tokio::task::spawn_blocking(move || hub.wait_exit(Duration::from_secs(20))).await.unwrap();
-    assert!(status.is_some_and(|s| s.success()), "{status:?}");
+    let extra = format!("[hub]\ntls_cert = {:?}\ntls_key = {:?}\n", cert, key);
+    let hub = hub_with(dir.path(), &models, &extra);
+    assert!(hub.url.starts_with("https://127.0.0.1:"), "{}", hub.url);
+    let root = reqwest::Certificate::from_pem(&std::fs::read(&ca).unwrap()).unwrap();
+    let http = reqwest::Client::builder().add_root_certificate(root).build().unwrap();
+    let api = Api { base: hub.url.clone(), http };
+    assert_eq!(api.get("/healthz", None).await.status, 200);
+    let token = api.signup("ada@example.com", "ada").await;
+    let events = api.stream("/v1/generate", &token, json!({"language": "python", "prompt": "add two numbers"})).await;
+    assert_eq!(events.last().unwrap().0, "done");
+    // Plain HTTP to the HTTPS port gets nothing.
+    let plain = reqwest::get(hub.url.replace("https://", "http://") + "/healthz").await;
+    assert!(plain.is_err() || !plain.unwrap().status().is_success());
+    // A certificate without its key is refused at start, with the reason.
+    let only_cert = dir.path().join("only-cert.toml");
+    std::fs::write(&only_cert, format!("[hub]\ntls_cert = {cert:?}\n")).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_codegenie"))
+        .args(["hub", "--listen", "127.0.0.1:0"])
+        .env_clear()
+        .env("HOME", dir.path())
+        .env("CODEGENIE_CONFIG", &only_cert)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("needs both `hub.tls_cert` and `hub.tls_key`"), "{err}");
 }

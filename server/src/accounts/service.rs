@@ -667,22 +667,14 @@ impl Accounts {
     }
 
     async fn load_login(&self) -> Option<SavedLogin> {
-        let path = self.saved.clone();
-        tokio::task::spawn_blocking(move || saved::load(&path)).await.ok().flatten()
+        saved::read(&self.saved).await
     }
 
-    /// File work on the saved login (a write ends in an fsync) runs on the
-    /// blocking pool, never on the async workers.
     async fn on_saved_file<F>(&self, work: F) -> Result<()>
     where
         F: FnOnce(&std::path::Path) -> std::io::Result<()> + Send + 'static,
     {
-        let path = self.saved.clone();
-        let error = |reason: String| AccountError::SaveLogin { path: self.saved.display().to_string(), reason };
-        tokio::task::spawn_blocking(move || work(&path))
-            .await
-            .map_err(|e| error(e.to_string()))?
-            .map_err(|e| error(e.to_string()))
+        saved::on_file(&self.saved, work).await
     }
 
     fn session_length(&self) -> Millis {

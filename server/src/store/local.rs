@@ -425,13 +425,17 @@ impl LocalStore {
     pub(crate) async fn count_hit(&self, key: &str, expires_at: Millis, now: Millis) -> StoreResult<u32> {
         let key = key.to_owned();
         self.transaction(move |tx| {
-            tx.execute("DELETE FROM rate_limits WHERE expires_at <= ?1", [now])?;
-            tx.query_row(
+            let count: u32 = tx.query_row(
                 "INSERT INTO rate_limits (key, count, expires_at) VALUES (?1, 1, ?2) \
                  ON CONFLICT (key) DO UPDATE SET count = count + 1 RETURNING count",
                 params![key, expires_at],
                 |row| row.get(0),
-            )
+            )?;
+            // Counters of past windows go when a key starts a new one.
+            if count == 1 {
+                tx.execute("DELETE FROM rate_limits WHERE expires_at <= ?1", [now])?;
+            }
+            Ok(count)
         })
         .await
     }
