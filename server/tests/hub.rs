@@ -8,7 +8,7 @@ mod hub_support;
 
 use std::time::Duration;
 
-use codegenie_model_server::ModelServer;
+use codegenie_model_server::{Failure, ModelServer};
 use hub_support::*;
 use pretty_assertions::assert_eq;
 use serde_json::{Value, json};
@@ -66,6 +66,8 @@ async fn every_endpoint_for_two_users() {
     // Who is who: the token decides, nothing else.
     assert_eq!(api.get("/v1/me", Some(&ada)).await.body["user"]["username"], "ada");
     assert_eq!(api.get("/v1/me", Some(&bob)).await.body["user"]["username"], "bob");
+    let lower = api.http.get(format!("{}/v1/me", api.base)).header("authorization", format!("bearer {bob}")).send();
+    assert_eq!(lower.await.unwrap().status().as_u16(), 200, "the scheme's case does not matter");
     for token in [None, Some("cgs_guessed"), Some("")] {
         let a = api.get("/v1/me", token).await;
         assert_eq!((a.status, a.body["error"]["code"].clone()), (401, json!("not_logged_in")), "{token:?}");
@@ -415,4 +417,26 @@ async fn https_with_a_certificate_and_key() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("needs both `hub.tls_cert` and `hub.tls_key`"), "{err}");
+}
+
+#[tokio::test]
+async fn a_failing_model_is_a_clear_error_that_keeps_the_hubs_model_server_to_itself() {
+    let models = ModelServer::start().await.unwrap();
+    models.set_options(|o| o.always_fail = Some(Failure::Status { status: 400 }));
+    let dir = tempfile::tempdir().unwrap();
+    let hub = hub_with(dir.path(), &models, "");
+    let api = hub.api();
+    let ada = api.signup("ada@example.com", "ada").await;
+    let events = api.stream("/v1/generate", &ada, json!({"language": "python", "prompt": "reverse a string"})).await;
+    let (name, data) = events.last().unwrap();
+    assert_eq!(name, "error", "{events:?}");
+    let message = data["message"].as_str().unwrap();
+    assert!(message.contains("the hub's model server"), "{message}");
+    let address = models.addr().to_string();
+    assert!(!message.contains(&address), "{message}");
+    let h = api.get("/v1/history?kind=generate", Some(&ada)).await;
+    assert_eq!(h.body["entries"][0]["prompt"]["status"], "failed");
+    assert!(!h.text.contains(&address), "{}", h.text);
+    // The hub's own log has the whole story.
+    assert!(hub.stderr().contains(&address), "{}", hub.stderr());
 }

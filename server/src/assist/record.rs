@@ -160,7 +160,8 @@ impl Recording {
             .await;
     }
 
-    async fn write(&self, accounts: &Accounts, entry: PromptEntry) {
+    /// Write an entry made by [`Recording::entry`] (perhaps reworded).
+    pub async fn write(&self, accounts: &Accounts, entry: PromptEntry) {
         if let Err(e) = accounts.record(&self.user_id, entry).await {
             tracing::warn!(id = %self.id, "cannot record the history entry: {e}");
         }

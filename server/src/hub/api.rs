@@ -63,7 +63,8 @@ impl<S: Send + Sync> FromRequestParts<S> for Bearer {
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
         let header = parts.headers.get(axum::http::header::AUTHORIZATION).and_then(|v| v.to_str().ok());
-        match header.and_then(|h| h.strip_prefix("Bearer ")).map(str::trim) {
+        let token = header.and_then(|h| h.split_once(' ')).filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"));
+        match token.map(|(_, t)| t.trim()) {
             Some(token) if !token.is_empty() => Ok(Bearer(token.to_owned())),
             _ => Err(ApiError::not_logged_in()),
         }

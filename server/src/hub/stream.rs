@@ -123,6 +123,16 @@ async fn start(hub: Hub, token: &str, ip: std::net::IpAddr, work: Work) -> Resul
     Ok(response)
 }
 
+/// A model error as a team member sees it: where the hub's models live
+/// stays on the hub (its log has the whole message).
+fn public_message(e: &crate::models::ModelError) -> String {
+    let text = e.to_string();
+    match e.endpoint().filter(|ep| !ep.is_empty()) {
+        Some(endpoint) => text.replace(endpoint, "the hub's model server"),
+        None => text,
+    }
+}
+
 fn event(name: &str, data: &Value) -> SseEvent {
     SseEvent::default().event(name).data(data.to_string())
 }
@@ -157,7 +167,11 @@ async fn run(
             }
         }
     };
-    recording.record(&hub.accounts, &outcome).await;
+    let mut entry = recording.entry(&outcome);
+    if let Outcome::Failed(e) = &outcome {
+        entry.output = public_message(e);
+    }
+    recording.write(&hub.accounts, entry).await;
     recorded.store(true, Ordering::SeqCst);
     let last = match outcome {
         Outcome::Done(answer) => {
@@ -165,7 +179,7 @@ async fn run(
             data["id"] = json!(id);
             event("done", &data)
         }
-        Outcome::Failed(e) => event("error", &json!({"id": id, "code": e.kind(), "message": e.to_string()})),
+        Outcome::Failed(e) => event("error", &json!({"id": id, "code": e.kind(), "message": public_message(&e)})),
         Outcome::Cancelled => event("cancelled", &json!({"id": id})),
     };
     let _ = tx.send(last).await;
