@@ -188,8 +188,9 @@ pub struct HubSettings {
     pub shutdown_grace_secs: u64,
     /// The hub: the largest request body accepted, in bytes.
     pub max_body_bytes: usize,
-    /// The hub: take the client's address from `X-Forwarded-For` (set it
-    /// only behind a reverse proxy that writes that header).
+    /// The hub: take the client's address from `X-Forwarded-For`, the
+    /// address the reverse proxy in front of the hub added (set it only
+    /// behind such a proxy).
     pub trust_forwarded_for: bool,
     /// The hub: requests allowed per minute, counted in the store.
     pub limits: HubLimits,

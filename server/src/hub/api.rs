@@ -72,7 +72,8 @@ impl<S: Send + Sync> FromRequestParts<S> for Bearer {
 }
 
 /// The client's address: the TCP peer, or with `hub.trust_forwarded_for`
-/// the first address of `X-Forwarded-For`.
+/// the last address of `X-Forwarded-For`, the one the proxy in front of the
+/// hub added (the addresses before it are whatever the client sent).
 pub(crate) struct ClientIp(pub IpAddr);
 
 impl FromRequestParts<Hub> for ClientIp {
@@ -87,7 +88,7 @@ impl FromRequestParts<Hub> for ClientIp {
 
 fn forwarded_for(headers: &HeaderMap) -> Option<IpAddr> {
     let value = headers.get("x-forwarded-for")?.to_str().ok()?;
-    value.split(',').next()?.trim().parse().ok()
+    value.rsplit(',').next()?.trim().parse().ok()
 }
 
 /// A JSON answer, tagged with the user for the request's log line.
@@ -321,4 +322,20 @@ pub(crate) async fn models(State(hub): State<Hub>, Bearer(token): Bearer) -> Res
 pub(crate) async fn openapi() -> Response {
     let spec: Value = serde_json::from_str(include_str!("openapi.json")).unwrap_or(Value::Null);
     axum::Json(spec).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_forwarded_address_is_the_one_the_proxy_added() {
+        let mut headers = HeaderMap::new();
+        headers.insert("x-forwarded-for", "6.6.6.6, 203.0.113.7".parse().unwrap());
+        assert_eq!(forwarded_for(&headers), Some(IpAddr::from([203, 0, 113, 7])));
+        headers.insert("x-forwarded-for", "2001:db8::1".parse().unwrap());
+        assert_eq!(forwarded_for(&headers), "2001:db8::1".parse().ok());
+        headers.insert("x-forwarded-for", "not an address".parse().unwrap());
+        assert_eq!(forwarded_for(&headers), None);
+    }
 }
