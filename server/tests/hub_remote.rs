@@ -160,15 +160,25 @@ async fn the_command_line_works_through_the_hub() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("invalid email/username or password"));
     let out = run(&["login", "--email", "ada@example.com", "--password-stdin"], Some("a brand new password\n")).await;
     assert!(out.status.success());
+    let out = run(&["change-password", "--password-stdin"], Some("a brand new password\nthe third password\n")).await;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = run(&["--json", "profile"], None).await;
+    assert_eq!(ok_json(&out)["user"]["username"], "ada", "this session stays after a password change");
     let out = run(&["logout"], None).await;
     assert!(out.status.success());
     let out = run(&["generate", "anything"], None).await;
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("not logged in"), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(files_under(&home).iter().all(|p| !p.file_name().unwrap().to_str().unwrap().starts_with("session-")));
+    let out = run(&["login", "--username", "ada", "--password-stdin"], Some("the third password\n")).await;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = run(&["delete-account", "--password-stdin", "--yes"], Some("the third password\n")).await;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let gone = hub.api().post("/v1/login", None, json!({"username": "ada", "password": "the third password"})).await;
+    assert_eq!(gone.status, 401, "the account is gone from the hub");
 
     let log = hub.stderr();
-    for secret in [PW, "a brand new password", code.as_str(), "cgs_"] {
+    for secret in [PW, "a brand new password", "the third password", code.as_str(), "cgs_"] {
         assert!(!log.contains(secret), "a secret in the hub's log:\n{log}");
     }
 }
