@@ -30,7 +30,7 @@ use super::error::ApiError;
 use super::limits::{self, Rule};
 use super::{Hub, LoggedUser};
 use crate::assist::record::{self, INTERNAL_ERROR};
-use crate::assist::{ExplainRequest, GenerateRequest, Outcome, Progress, Recording, Work};
+use crate::assist::{Event, ExplainRequest, GenerateRequest, Outcome, Progress, Recording, Work};
 
 /// How often an idle stream sends a comment, so that proxies keep it open
 /// and a client that went away is noticed.
@@ -123,6 +123,23 @@ async fn start(hub: Hub, token: &str, ip: std::net::IpAddr, work: Work) -> Resul
     Ok(response)
 }
 
+/// Streamed text that is already waiting goes out as one event: under load
+/// a stream sends fewer, larger events and loses nothing. The first other
+/// event found on the way is returned too, to go out right after, in order.
+fn coalesce(first: Event, events: &mut mpsc::UnboundedReceiver<Event>) -> (Event, Option<Event>) {
+    let Event::Streaming { mut chars, mut delta } = first else { return (first, None) };
+    while let Ok(next) = events.try_recv() {
+        match next {
+            Event::Streaming { chars: c, delta: d } => {
+                chars = c;
+                delta.push_str(&d);
+            }
+            other => return (Event::Streaming { chars, delta }, Some(other)),
+        }
+    }
+    (Event::Streaming { chars, delta }, None)
+}
+
 /// A model error as a team member sees it: where the hub's models live
 /// stays on the hub (its log has the whole message).
 fn public_message(e: &crate::models::ModelError) -> String {
@@ -162,8 +179,11 @@ async fn run(
             }
             outcome = &mut call => break outcome,
             Some(progress) = events.recv() => {
-                let data = serde_json::to_value(&progress).unwrap_or(Value::Null);
-                let _ = tx.send(event("progress", &data)).await;
+                let (progress, then) = coalesce(progress, &mut events);
+                for progress in std::iter::once(progress).chain(then) {
+                    let data = serde_json::to_value(&progress).unwrap_or(Value::Null);
+                    let _ = tx.send(event("progress", &data)).await;
+                }
             }
         }
     };
@@ -183,4 +203,34 @@ async fn run(
         Outcome::Cancelled => event("cancelled", &json!({"id": id})),
     };
     let _ = tx.send(last).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(chars: usize, delta: &str) -> Event {
+        Event::Streaming { chars, delta: delta.to_owned() }
+    }
+
+    #[test]
+    fn waiting_text_is_merged_and_nothing_is_lost_or_reordered() {
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        for e in [
+            text(4, "def "),
+            text(7, "f()"),
+            Event::Retrying { retry: 1, max_retries: 3, delay_ms: 0, reason: "x".into() },
+            text(3, "abc"),
+        ] {
+            tx.send(e).unwrap();
+        }
+        let first = rx.try_recv().unwrap();
+        let (merged, then) = coalesce(first, &mut rx);
+        assert_eq!(merged, text(7, "def f()"));
+        assert!(matches!(then, Some(Event::Retrying { retry: 1, .. })));
+        let next = rx.try_recv().unwrap();
+        assert_eq!(coalesce(next, &mut rx), (text(3, "abc"), None));
+        let done = Event::Done { chars: 3 };
+        assert_eq!(coalesce(done.clone(), &mut rx), (done, None));
+    }
 }
