@@ -228,17 +228,6 @@ async fn exec(client: &LspClient, command: &str, arg: Value) -> Result<Value, Va
     client.request("workspace/executeCommand", json!({"command": command, "arguments": [arg]})).await
 }
 
-async fn progress_end(client: &LspClient, token: &str) -> Value {
-    let mut from = 0;
-    loop {
-        let (i, m) = client.wait_for("$/progress", from).await;
-        if m["params"]["token"] == token && m["params"]["value"]["kind"] == "end" {
-            return m["params"]["value"].clone();
-        }
-        from = i + 1;
-    }
-}
-
 #[tokio::test]
 async fn the_language_server_works_through_the_hub_and_a_cancel_stops_the_hub() {
     let models = ModelServer::start().await.unwrap();
@@ -268,7 +257,7 @@ async fn the_language_server_works_through_the_hub_and_a_cancel_stops_the_hub() 
     let range = json!({"start": {"line": 0, "character": 3}, "end": {"line": 0, "character": 3}});
     let id = exec(&client, "codegenie.generate", json!({"uri": "file:///w/a.py", "range": range})).await.unwrap();
     let token = format!("codegenie/{}", id["id"].as_str().unwrap());
-    assert_eq!(progress_end(&client, &token).await["message"], "inserted 3 lines");
+    assert_eq!(client.wait_progress_end(&token).await.1["message"], "inserted 3 lines");
     let history = exec(&client, "codegenie.history", json!({"kind": "generate"})).await.unwrap();
     assert_eq!(history["entries"].as_array().unwrap().len(), 1, "{history}");
     assert_eq!(history["entries"][0]["status"], "ok");
@@ -280,7 +269,7 @@ async fn the_language_server_works_through_the_hub_and_a_cancel_stops_the_hub() 
     let token = format!("codegenie/{}", id["id"].as_str().unwrap());
     assert!(models.wait_for_requests(2, Duration::from_secs(10)).await);
     exec(&client, "codegenie.cancel", json!({})).await.unwrap();
-    assert_eq!(progress_end(&client, &token).await["message"], "cancelled");
+    assert_eq!(client.wait_progress_end(&token).await.1["message"], "cancelled");
     assert!(models.wait_for_disconnects(1, Duration::from_secs(15)).await, "the hub did not stop the model call");
     let mut statuses = Vec::new();
     for _ in 0..100 {
