@@ -12,7 +12,7 @@ pub fn run(cli: Cli) -> ExitCode {
     let loaded = layers.load();
     // The server logs at the configured level; one-shot commands only warn,
     // unless CODEGENIE_LOG asks for more.
-    let serving = matches!(cli.command, None | Some(Command::Serve(_)));
+    let serving = matches!(cli.command, None | Some(Command::Serve(_)) | Some(Command::Hub(_)));
     let filter =
         if serving || std::env::var_os("CODEGENIE_LOG").is_some() { loaded.settings.log.as_str() } else { "warn" };
     crate::logging::init(filter, cli.log_file.as_deref());
@@ -32,6 +32,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Some(Command::Generate(args)) => crate::assist::cli::generate(&loaded.settings, &args, cli.json),
         Some(Command::Explain(args)) => crate::assist::cli::explain(&loaded.settings, &args, cli.json),
         Some(Command::Doctor) => crate::accounts::cli::doctor(&loaded, cli.json),
+        Some(Command::Hub(args)) => crate::hub::run(&loaded.settings, args.listen.as_deref()),
         Some(other) => crate::accounts::cli::run(&loaded.settings, other, cli.json),
     };
     match result {

@@ -103,6 +103,16 @@ pub enum Command {
     Config,
     /// Check the store, mail and model endpoints and say what is wrong.
     Doctor,
+    /// Serve the accounts, history and models to a team's editors over
+    /// HTTP (the team hub); they point at it with CODEGENIE_HUB_URL.
+    Hub(HubArgs),
+}
+
+#[derive(Debug, Args, Default)]
+pub struct HubArgs {
+    /// Address to listen on (default: `hub.listen`, else 127.0.0.1:8787).
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<String>,
 }
 
 #[derive(Debug, Args, Default)]

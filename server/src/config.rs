@@ -106,6 +106,9 @@ pub struct Settings {
     pub accounts: AccountSettings,
     /// The local engine (`api = "local"` models).
     pub local: LocalSettings,
+    /// The team hub: `codegenie hub` serves with these, and a client with
+    /// `hub.url` sends its account, history and model work there.
+    pub hub: HubSettings,
     /// User-defined models and overrides of built-in ones, by model id.
     pub models: BTreeMap<String, ModelEntry>,
 }
@@ -122,6 +125,7 @@ impl Default for Settings {
             http: HttpSettings::default(),
             accounts: AccountSettings::default(),
             local: LocalSettings::default(),
+            hub: HubSettings::default(),
             models: BTreeMap::new(),
         }
     }
@@ -163,6 +167,80 @@ pub struct LocalSettings {
 impl Default for LocalSettings {
     fn default() -> Self {
         Self { threads: None, context: 4096, gpu_layers: 0, idle_unload_minutes: 15 }
+    }
+}
+
+/// The team hub (`codegenie hub`) and its clients.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct HubSettings {
+    /// Clients: the hub's base URL (`https://hub.example.com`). When set,
+    /// every account, history and model command goes there.
+    pub url: Option<String>,
+    /// The hub: the address to listen on.
+    pub listen: String,
+    /// The hub: a PEM certificate chain for HTTPS (with `tls_key`).
+    pub tls_cert: Option<PathBuf>,
+    /// The hub: the PEM private key of `tls_cert`.
+    pub tls_key: Option<PathBuf>,
+    /// The hub: on SIGTERM, how long streams in flight may take to finish
+    /// before their work is cancelled.
+    pub shutdown_grace_secs: u64,
+    /// The hub: the largest request body accepted, in bytes.
+    pub max_body_bytes: usize,
+    /// The hub: take the client's address from `X-Forwarded-For`, the
+    /// address the reverse proxy in front of the hub added (set it only
+    /// behind such a proxy).
+    pub trust_forwarded_for: bool,
+    /// The hub: requests allowed per minute, counted in the store.
+    pub limits: HubLimits,
+}
+
+impl Default for HubSettings {
+    fn default() -> Self {
+        Self {
+            url: None,
+            listen: DEFAULT_HUB_LISTEN.to_owned(),
+            tls_cert: None,
+            tls_key: None,
+            shutdown_grace_secs: 30,
+            max_body_bytes: 1024 * 1024,
+            trust_forwarded_for: false,
+            limits: HubLimits::default(),
+        }
+    }
+}
+
+/// The built-in address `codegenie hub` listens on.
+pub const DEFAULT_HUB_LISTEN: &str = "127.0.0.1:8787";
+
+/// Requests per minute the hub allows, per account (or email) and per
+/// client address. 0 turns a limit off.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct HubLimits {
+    pub login_per_account: u32,
+    pub login_per_ip: u32,
+    pub forgot_per_email: u32,
+    pub forgot_per_ip: u32,
+    pub reset_per_email: u32,
+    pub reset_per_ip: u32,
+    pub generate_per_user: u32,
+    pub generate_per_ip: u32,
+}
+
+impl Default for HubLimits {
+    fn default() -> Self {
+        Self {
+            login_per_account: 10,
+            login_per_ip: 60,
+            forgot_per_email: 3,
+            forgot_per_ip: 20,
+            reset_per_email: 10,
+            reset_per_ip: 30,
+            generate_per_user: 60,
+            generate_per_ip: 600,
+        }
     }
 }
 
@@ -363,6 +441,7 @@ pub const ENV_KEYS: &[(&str, &str)] = &[
     ("HF_HUB_CACHE", "hf.cache"),
     ("CODEGENIE_MODEL", "model"),
     ("CODEGENIE_LOG", "log"),
+    ("CODEGENIE_HUB_URL", "hub.url"),
 ];
 
 /// The layers a configuration is built from, before merging.
@@ -472,7 +551,7 @@ impl Layers {
                     source: Source::Editor,
                     key,
                     reason: "cannot be set from the editor's settings (a cloned repository's workspace settings \
-                             could send the Hugging Face token or the database's credentials, or write files, \
+                             could send the Hugging Face token, the database's credentials or your login, or write files, \
                              anywhere); set it in the config file or the environment"
                         .to_owned(),
                 });
@@ -518,8 +597,9 @@ impl Layers {
 /// Keys the editor may not set: editor settings include a cloned
 /// repository's workspace settings, and these decide where the Hugging Face
 /// token and the account database's credentials are sent, where mail goes,
-/// where user data and model files are written, and the account rules.
-pub const NOT_FROM_EDITOR: &[&str] = &["hf", "mongodb", "smtp", "data_dir", "accounts"];
+/// where user data and model files are written, the account rules, and
+/// where the user's login, password and prompts go (the hub).
+pub const NOT_FROM_EDITOR: &[&str] = &["hf", "mongodb", "smtp", "data_dir", "accounts", "hub"];
 
 /// Keys of `initializationOptions` that describe the client, not settings.
 pub const EDITOR_ONLY_KEYS: &[&str] = &["client", "capabilities", "clientCapabilities"];
@@ -826,6 +906,7 @@ mod tests {
             "smtp": {"url": "smtp://evil.example"},
             "data_dir": "/tmp/evil",
             "accounts": {"max_failed_logins": 1000},
+            "hub": {"url": "http://evil.example", "listen": "0.0.0.0:1"},
             "model": "gemma",
         }));
         let loaded = layers.load();
@@ -835,6 +916,7 @@ mod tests {
         assert_eq!(loaded.settings.smtp, SmtpSettings::default());
         assert_eq!(loaded.settings.data_dir, None);
         assert_eq!(loaded.settings.accounts, AccountSettings::default());
+        assert_eq!(loaded.settings.hub, HubSettings::default(), "a workspace cannot send the login elsewhere");
         assert_eq!(loaded.settings.model, "gemma", "the rest of the layer still applies");
         let mut keys: Vec<_> = loaded.problems.iter().map(|p| p.key.as_str()).collect();
         keys.sort();
@@ -847,6 +929,8 @@ mod tests {
                 "hf.endpoint",
                 "hf.token",
                 "hf.url",
+                "hub.listen",
+                "hub.url",
                 "mongodb.uri",
                 "smtp.url"
             ]

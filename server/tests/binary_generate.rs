@@ -14,14 +14,7 @@ async fn exec(client: &LspClient, command: &str, arg: Value) -> Value {
 }
 
 async fn wait_end(client: &LspClient, token: &str) -> Value {
-    let mut from = 0;
-    loop {
-        let (i, m) = client.wait_for("$/progress", from).await;
-        if m["params"]["token"] == token && m["params"]["value"]["kind"] == "end" {
-            return m["params"]["value"].clone();
-        }
-        from = i + 1;
-    }
+    client.wait_progress_end(token).await.1
 }
 
 /// Cheap password hashing in the config file under `home` (account

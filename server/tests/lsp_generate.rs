@@ -63,14 +63,7 @@ fn token(id: &Value) -> String {
 
 /// Wait for the `$/progress` end of `token`; returns its inbox index and value.
 async fn wait_end(client: &LspClient, token: &str) -> (usize, Value) {
-    let mut from = 0;
-    loop {
-        let (i, m) = client.wait_for("$/progress", from).await;
-        if m["params"]["token"] == token && m["params"]["value"]["kind"] == "end" {
-            return (i, m["params"]["value"].clone());
-        }
-        from = i + 1;
-    }
+    client.wait_progress_end(token).await
 }
 
 /// Messages about `token`, in order: the create request and the progress

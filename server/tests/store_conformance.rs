@@ -418,7 +418,34 @@ async fn deletes_cascade(b: Backend) {
     b.finish().await;
 }
 
+// ---- rate limits ----
+
+async fn rate_counters_count_atomically_per_key_and_window(b: Backend) {
+    let s = &b.store;
+    let t0: Millis = 1_700_000_080_000; // 40 s into a minute
+    // 40 hits at once on one key: each gets its own count.
+    let tasks: Vec<_> = (0..40)
+        .map(|_| {
+            let store = s.clone();
+            tokio::spawn(async move { store.hit("login:k1", MINUTE, t0).await.unwrap() })
+        })
+        .collect();
+    let mut counts = Vec::new();
+    for t in tasks {
+        counts.push(t.await.unwrap());
+    }
+    counts.sort();
+    assert_eq!(counts, (1..=40).collect::<Vec<u32>>());
+    // Another key counts apart; the next window starts again at 1.
+    assert_eq!(s.hit("login:k2", MINUTE, t0).await.unwrap(), 1);
+    assert_eq!(s.hit("login:k1", MINUTE, t0 + 19_999).await.unwrap(), 41);
+    assert_eq!(s.hit("login:k1", MINUTE, t0 + 20_000).await.unwrap(), 1);
+    assert_eq!(s.hit("login:k1", MINUTE, t0 + 20_001).await.unwrap(), 2);
+    b.finish().await;
+}
+
 conformance! {
+    rate_counters_count_atomically_per_key_and_window,
     concurrent_signups_with_one_email_register_once,
     users_are_found_ignoring_case_and_track_logins,
     sessions_expire_on_read_and_revoke,

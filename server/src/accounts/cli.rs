@@ -7,7 +7,7 @@ use std::io::{BufRead, IsTerminal, Write};
 use anyhow::{Context, bail};
 use serde_json::{Value, json};
 
-use super::{Accounts, LoginName};
+use super::{LoginName, Service};
 use crate::cli::{Command, HistoryAction, HistoryArgs, Kind};
 use crate::config::{Loaded, Settings};
 use crate::lsp::account_commands::entry_json;
@@ -17,7 +17,7 @@ use crate::store::{EventKind, HistoryQuery};
 pub fn run(settings: &Settings, command: Command, json: bool) -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     rt.block_on(async move {
-        let accounts = super::open(settings).await?;
+        let accounts = Service::open(settings).await?;
         let out = execute(&accounts, command).await;
         if let Ok(out) = &out {
             print(out, json);
@@ -42,7 +42,7 @@ fn print(out: &Output, json: bool) {
     }
 }
 
-async fn execute(accounts: &Accounts, command: Command) -> anyhow::Result<Output> {
+async fn execute(accounts: &Service, command: Command) -> anyhow::Result<Output> {
     Ok(match command {
         Command::Signup { email, username, password } => {
             let pw = new_password(password.password_stdin)?;
@@ -147,7 +147,7 @@ async fn execute(accounts: &Accounts, command: Command) -> anyhow::Result<Output
     })
 }
 
-async fn history(accounts: &Accounts, list: HistoryArgs) -> anyhow::Result<Output> {
+async fn history(accounts: &Service, list: HistoryArgs) -> anyhow::Result<Output> {
     let kind = list.kind.map(|k| match k {
         Kind::Generate => EventKind::Generate,
         Kind::Explain => EventKind::Explain,
@@ -237,6 +237,10 @@ pub fn doctor(loaded: &Loaded, json: bool) -> anyhow::Result<()> {
     for p in &loaded.problems {
         checks.push(("config".into(), false, p.to_string()));
     }
+    if let Some(url) = settings.hub.url.as_deref().map(str::trim).filter(|u| !u.is_empty()) {
+        checks.extend(rt.block_on(hub_checks(settings, url)));
+        return report_checks(&checks, json);
+    }
     let store = rt.block_on(async {
         let store = crate::store::open(settings).await?;
         store.health().await.map(|_| store)
@@ -257,13 +261,45 @@ pub fn doctor(loaded: &Loaded, json: bool) -> anyhow::Result<()> {
         Err(e) => checks.push(("mail".into(), false, e.to_string())),
     }
     checks.extend(crate::assist::cli::model_checks(settings));
+    report_checks(&checks, json)
+}
+
+/// With `hub.url`: the store, mail and models are the hub's; check that
+/// it answers, is ready, and knows the saved login.
+async fn hub_checks(settings: &Settings, url: &str) -> Vec<(String, bool, String)> {
+    let hub = match crate::remote::HubClient::new(settings, url) {
+        Ok(hub) => hub,
+        Err(e) => return vec![("hub".into(), false, e.to_string())],
+    };
+    let mut checks = vec![match hub.ready().await {
+        Ok(detail) => ("hub".to_owned(), true, detail),
+        Err(e) => ("hub".to_owned(), false, e),
+    }];
+    if checks[0].1 {
+        checks.push(match hub.current().await {
+            Ok(user) => ("login".into(), true, format!("logged in to the hub as {} <{}>", user.username, user.email)),
+            Err(super::AccountError::NotLoggedIn) => {
+                ("login".into(), true, "not logged in to the hub: `codegenie login --email EMAIL`".into())
+            }
+            Err(e) => ("login".into(), false, e.to_string()),
+        });
+        if let Ok(models) = hub.models().await {
+            let default = models["default"].as_str().unwrap_or("?");
+            let n = models["models"].as_array().map_or(0, Vec::len);
+            checks.push(("models".into(), true, format!("{n} models on the hub, default {default}")));
+        }
+    }
+    checks
+}
+
+fn report_checks(checks: &[(String, bool, String)], json: bool) -> anyhow::Result<()> {
     let ok = checks.iter().all(|c| c.1);
     if json {
         let list: Vec<Value> = checks.iter().map(|(n, ok, d)| json!({"check": n, "ok": ok, "detail": d})).collect();
         println!("{}", serde_json::to_string_pretty(&json!({"ok": ok, "checks": list}))?);
     } else {
         let width = checks.iter().map(|c| c.0.chars().count()).max().unwrap_or(0);
-        for (name, ok, detail) in &checks {
+        for (name, ok, detail) in checks {
             println!("{} {name:<width$} {detail}", if *ok { "ok  " } else { "FAIL" });
         }
     }

@@ -7,9 +7,11 @@ pub mod identity;
 pub mod mailer;
 pub mod password;
 pub mod saved;
+pub mod seam;
 pub mod service;
 pub mod sessions;
 
+pub use seam::Service;
 pub use service::{AccountError, Accounts, LoginName, Profile, UserView};
 pub mod tokens;
 

@@ -55,6 +55,26 @@ pub fn clear(path: &Path) -> std::io::Result<()> {
     }
 }
 
+/// [`load`] on the blocking pool, never on the async workers.
+pub(crate) async fn read(path: &Path) -> Option<SavedLogin> {
+    let path = path.to_path_buf();
+    tokio::task::spawn_blocking(move || load(&path)).await.ok().flatten()
+}
+
+/// File work on the saved login (a write ends in an fsync) on the blocking
+/// pool, never on the async workers; a failure says which file and why.
+pub(crate) async fn on_file<F>(path: &Path, work: F) -> Result<(), super::AccountError>
+where
+    F: FnOnce(&Path) -> std::io::Result<()> + Send + 'static,
+{
+    let owned = path.to_path_buf();
+    let error = |reason: String| super::AccountError::SaveLogin { path: path.display().to_string(), reason };
+    tokio::task::spawn_blocking(move || work(&owned))
+        .await
+        .map_err(|e| error(e.to_string()))?
+        .map_err(|e| error(e.to_string()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

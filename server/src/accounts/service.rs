@@ -18,7 +18,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::identity::{self, IdentityError};
 use super::mailer::{Delivery, Mail, MailError, Mailer};
@@ -72,6 +72,10 @@ pub enum AccountError {
     Store(StoreError),
     #[error("the login could not be saved in {path}: {reason}")]
     SaveLogin { path: String, reason: String },
+    /// The hub (`hub.url`) refused a request or could not be reached; the
+    /// text says which and what to do.
+    #[error("{0}")]
+    Hub(String),
 }
 
 impl From<StoreError> for AccountError {
@@ -86,7 +90,7 @@ impl From<StoreError> for AccountError {
 pub type Result<T> = std::result::Result<T, AccountError>;
 
 /// A user as shown to the user: no hash, no counters.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct UserView {
     pub id: String,
@@ -116,7 +120,7 @@ pub enum LoginName {
 }
 
 /// The profile: who, and how much they used each model.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Profile {
     pub user: UserView,
     pub usage: Vec<Usage>,
@@ -191,8 +195,16 @@ impl Accounts {
         (self.now)()
     }
 
-    /// Create an account and log in.
+    /// Create an account and log in, saving the login.
     pub async fn signup(&self, email: &str, username: &str, password: &str) -> Result<UserView> {
+        let (user, token) = self.signup_session(email, username, password).await?;
+        self.save_login(&user, token).await?;
+        Ok(user)
+    }
+
+    /// Create an account and start a session: the user and the session's
+    /// token (for a client that keeps it, such as the hub's).
+    pub async fn signup_session(&self, email: &str, username: &str, password: &str) -> Result<(UserView, String)> {
         let email = identity::normalise_email(email)?;
         let (username, _) = identity::check_username(username)?;
         password::check_policy(password, &email, &username)?;
@@ -200,12 +212,20 @@ impl Accounts {
         let now = self.now();
         let user = self.store.create_user(NewUser { email, username, password_hash: hash, created_at: now }).await?;
         self.event(&user.id, EventKind::Signup, None).await;
-        self.start_session(&user).await?;
-        Ok(UserView::from(&user))
+        let token = self.start_session(&user).await?;
+        Ok((UserView::from(&user), token))
     }
 
-    /// Log in by email or username.
+    /// Log in by email or username, saving the login.
     pub async fn login(&self, name: &LoginName, password: &str) -> Result<UserView> {
+        let (user, token) = self.login_session(name, password).await?;
+        self.save_login(&user, token).await?;
+        Ok(user)
+    }
+
+    /// Log in by email or username and start a session: the user and the
+    /// session's token.
+    pub async fn login_session(&self, name: &LoginName, password: &str) -> Result<(UserView, String)> {
         if password.chars().count() > password::MAX_LEN {
             return Err(AccountError::InvalidLogin);
         }
@@ -238,10 +258,10 @@ impl Accounts {
         }
         self.store.record_login(&user.id, now).await?;
         self.event(&user.id, EventKind::Login, None).await;
-        self.start_session(&user).await?;
+        let token = self.start_session(&user).await?;
         let mut user = user;
         user.last_login_at = Some(now);
-        Ok(UserView::from(&user))
+        Ok((UserView::from(&user), token))
     }
 
     /// Count a failed login against an account, locking it at the limit
@@ -287,38 +307,53 @@ impl Accounts {
     /// serving this process at once, even if the store cannot be told.
     pub async fn logout(&self) -> Result<()> {
         if let Some(login) = self.load_login().await {
-            let hash = tokens::hash_token(&login.token);
-            self.sessions.remove(&hash);
-            self.store.revoke_session(&hash).await?;
-            self.event(&login.user_id, EventKind::Logout, None).await;
+            self.end_session(&login.token).await?;
         }
         self.forget_login().await
+    }
+
+    /// End the session with this token (a no-op when there is none).
+    pub async fn end_session(&self, token: &str) -> Result<()> {
+        let hash = tokens::hash_token(token);
+        self.sessions.remove(&hash);
+        if let Some(session) = self.store.session(&hash, self.now()).await? {
+            self.store.revoke_session(&hash).await?;
+            self.event(&session.user_id, EventKind::Logout, None).await;
+        }
+        Ok(())
     }
 
     /// The logged-in user, checked in the store (which must answer),
     /// sliding the session's expiry forward. For account operations, which
     /// need the account as it is now.
     pub async fn current(&self) -> Result<User> {
-        let login = self.load_login().await.ok_or(AccountError::NotLoggedIn)?;
-        let hash = tokens::hash_token(&login.token);
-        match self.check_session(&hash).await? {
-            Some(user) => Ok(user),
-            None => {
-                self.forget_login().await?;
-                Err(AccountError::NotLoggedIn)
-            }
-        }
+        let token = self.saved_token().await?;
+        let user = self.user_of(&token).await;
+        self.forget_if_gone(user).await
+    }
+
+    /// The user of the session with this token, checked in the store as
+    /// [`Accounts::current`] does.
+    pub async fn user_of(&self, token: &str) -> Result<User> {
+        self.check_session(&tokens::hash_token(token)).await?.ok_or(AccountError::NotLoggedIn)
     }
 
     /// The logged-in user for work done on their behalf (generate,
-    /// explain): from the sessions this process validated (see
-    /// [`super::sessions`]) when it has it, so the work goes on while the
-    /// database is unreachable; an entry older than
-    /// [`super::sessions::RECHECK`] is checked again in the background.
-    /// Otherwise as [`Accounts::current`].
+    /// explain): see [`Accounts::session_user_of`].
     pub async fn session_user(&self) -> Result<User> {
-        let login = self.load_login().await.ok_or(AccountError::NotLoggedIn)?;
-        let hash = tokens::hash_token(&login.token);
+        let token = self.saved_token().await?;
+        let user = self.session_user_of(&token).await;
+        self.forget_if_gone(user).await
+    }
+
+    /// The user of the session with this token for work done on their
+    /// behalf (generate, explain): from the sessions this process
+    /// validated (see [`super::sessions`]) when it has it, so the work goes
+    /// on while the database is unreachable; an entry older than
+    /// [`super::sessions::RECHECK`] is checked again in the background.
+    /// Otherwise as [`Accounts::user_of`].
+    pub async fn session_user_of(&self, token: &str) -> Result<User> {
+        let hash = tokens::hash_token(token);
         match self.sessions.get(&hash, self.now()) {
             Some(Cached::Fresh(user)) => Ok(user),
             Some(Cached::Stale(user, start)) => {
@@ -333,8 +368,27 @@ impl Accounts {
                 }
                 Ok(user)
             }
-            None => self.current().await,
+            None => self.user_of(token).await,
         }
+    }
+
+    /// The id of the user this process last saw behind this token, from
+    /// memory only (for log lines); `None` when it has not seen it.
+    pub fn seen_user_id(&self, token: &str) -> Option<String> {
+        self.sessions.peek(&tokens::hash_token(token)).map(|u| u.id)
+    }
+
+    /// The token of the saved login.
+    async fn saved_token(&self) -> Result<String> {
+        Ok(self.load_login().await.ok_or(AccountError::NotLoggedIn)?.token)
+    }
+
+    /// A saved login whose session is gone is forgotten.
+    async fn forget_if_gone<T>(&self, result: Result<T>) -> Result<T> {
+        if let Err(AccountError::NotLoggedIn) = &result {
+            self.forget_login().await?;
+        }
+        result
     }
 
     /// The user of the session with this token hash, read from the store
@@ -401,6 +455,16 @@ impl Accounts {
     /// lifts a lock. The code is checked before anything that needs the
     /// account, so a wrong code gets one answer whatever the email.
     pub async fn reset(&self, email: &str, code: &str, new_password: &str) -> Result<()> {
+        let user_id = self.reset_password(email, code, new_password).await?;
+        if self.load_login().await.is_some_and(|l| l.user_id == user_id) {
+            self.forget_login().await?;
+        }
+        Ok(())
+    }
+
+    /// [`Accounts::reset`] without the saved login: returns the id of the
+    /// account whose password was set.
+    pub async fn reset_password(&self, email: &str, code: &str, new_password: &str) -> Result<String> {
         password::check_length(new_password)?;
         let email = identity::normalise_email(email).map_err(|_| AccountError::InvalidCode)?;
         let user = self.store.user_by_email(&email).await?;
@@ -433,32 +497,45 @@ impl Accounts {
         self.sessions.remove_user(&user.id, None);
         let revoked = self.store.revoke_sessions(&user.id, None).await?;
         tracing::info!(user = %user.id, revoked, "password reset; sessions revoked, any lock lifted");
-        if self.load_login().await.is_some_and(|l| l.user_id == user.id) {
-            self.forget_login().await?;
-        }
         self.event(&user.id, EventKind::PasswordReset, None).await;
+        let id = user.id.clone();
         self.send_later(Some(user), "password-changed notice", None, changed_mail);
-        Ok(())
+        Ok(id)
     }
 
     pub async fn profile(&self) -> Result<Profile> {
-        let user = self.current().await?;
+        let token = self.saved_token().await?;
+        let r = self.profile_of(&token).await;
+        self.forget_if_gone(r).await
+    }
+
+    /// The profile of the session with this token.
+    pub async fn profile_of(&self, token: &str) -> Result<Profile> {
+        let user = self.user_of(token).await?;
         let usage = self.store.usage(&user.id).await?;
         Ok(Profile { user: UserView::from(&user), usage })
     }
 
     /// Change the password (needs the current one); other sessions end.
     pub async fn change_password(&self, current: &str, new_password: &str) -> Result<()> {
-        let user = self.current().await?;
+        let token = self.saved_token().await?;
+        let r = self.change_password_of(&token, current, new_password).await;
+        self.forget_if_gone(r).await
+    }
+
+    /// Change the password of the session with this token (needs the
+    /// current one); the user's other sessions end, this one stays.
+    pub async fn change_password_of(&self, token: &str, current: &str, new_password: &str) -> Result<()> {
+        let user = self.user_of(token).await?;
         if !self.hasher.verify(current, Some(&user.password_hash)).await.ok {
             return Err(AccountError::WrongPassword);
         }
         password::check_policy(new_password, &user.email, &user.username)?;
         let hash = self.hasher.hash(new_password).await?;
         self.store.set_password_hash(&user.id, &hash).await?;
-        let keep = self.load_login().await.map(|l| tokens::hash_token(&l.token));
-        self.sessions.remove_user(&user.id, keep.as_deref());
-        self.store.revoke_sessions(&user.id, keep.as_deref()).await?;
+        let keep = tokens::hash_token(token);
+        self.sessions.remove_user(&user.id, Some(&keep));
+        self.store.revoke_sessions(&user.id, Some(&keep)).await?;
         self.event(&user.id, EventKind::PasswordChanged, None).await;
         self.send_later(Some(user), "password-changed notice", None, changed_mail);
         Ok(())
@@ -466,33 +543,68 @@ impl Accounts {
 
     /// Delete the account and everything of it (needs the password).
     pub async fn delete_account(&self, password: &str) -> Result<()> {
-        let user = self.current().await?;
+        let token = self.saved_token().await?;
+        let r = self.delete_account_of(&token, password).await;
+        self.forget_if_gone(r).await?;
+        self.forget_login().await
+    }
+
+    /// Delete the account of the session with this token and everything
+    /// of it (needs the password).
+    pub async fn delete_account_of(&self, token: &str, password: &str) -> Result<()> {
+        let user = self.user_of(token).await?;
         if !self.hasher.verify(password, Some(&user.password_hash)).await.ok {
             return Err(AccountError::WrongPassword);
         }
         self.sessions.remove_user(&user.id, None);
         self.store.delete_user(&user.id).await?;
         tracing::info!(user = %user.id, "account deleted");
-        self.forget_login().await
+        Ok(())
     }
 
     pub async fn history(&self, query: &HistoryQuery) -> Result<HistoryPage> {
-        let user = self.current().await?;
-        Ok(self.store.list_history(&user.id, query).await?)
+        let token = self.saved_token().await?;
+        let r = self.history_of(&token, query).await;
+        self.forget_if_gone(r).await
     }
 
     pub async fn history_item(&self, id: &str) -> Result<HistoryItem> {
-        let user = self.current().await?;
-        Ok(self.store.history_item(&user.id, id).await?)
+        let token = self.saved_token().await?;
+        let r = self.history_item_of(&token, id).await;
+        self.forget_if_gone(r).await
     }
 
     pub async fn delete_history_item(&self, id: &str) -> Result<()> {
-        let user = self.current().await?;
-        Ok(self.store.delete_history_item(&user.id, id).await?)
+        let token = self.saved_token().await?;
+        let r = self.delete_history_item_of(&token, id).await;
+        self.forget_if_gone(r).await
     }
 
     pub async fn clear_history(&self) -> Result<u64> {
-        let user = self.current().await?;
+        let token = self.saved_token().await?;
+        let r = self.clear_history_of(&token).await;
+        self.forget_if_gone(r).await
+    }
+
+    /// The history of the session's user: the user comes from the token,
+    /// never from the caller.
+    pub async fn history_of(&self, token: &str, query: &HistoryQuery) -> Result<HistoryPage> {
+        let user = self.user_of(token).await?;
+        Ok(self.store.list_history(&user.id, query).await?)
+    }
+
+    pub async fn history_item_of(&self, token: &str, id: &str) -> Result<HistoryItem> {
+        let user = self.user_of(token).await?;
+        Ok(self.store.history_item(&user.id, id).await?)
+    }
+
+    pub async fn delete_history_item_of(&self, token: &str, id: &str) -> Result<()> {
+        let user = self.user_of(token).await?;
+        Ok(self.store.delete_history_item(&user.id, id).await?)
+    }
+
+    pub async fn clear_history_of(&self, token: &str) -> Result<u64> {
+        let user = self.user_of(token).await?;
         Ok(self.store.clear_history(&user.id).await?)
     }
 
@@ -543,7 +655,8 @@ impl Accounts {
         let _ = sending.wait_for(|n| *n == 0).await;
     }
 
-    async fn start_session(&self, user: &User) -> Result<()> {
+    /// Start a session for the user and return its token.
+    async fn start_session(&self, user: &User) -> Result<String> {
         let token = tokens::new_session_token();
         let now = self.now();
         let session = Session {
@@ -556,6 +669,10 @@ impl Accounts {
         let epoch = self.sessions.epoch();
         self.store.create_session(session.clone()).await?;
         self.sessions.put(&session.token_hash, user, session.expires_at, now, epoch);
+        Ok(token)
+    }
+
+    async fn save_login(&self, user: &UserView, token: String) -> Result<()> {
         let login = SavedLogin { token, user_id: user.id.clone(), username: user.username.clone() };
         self.on_saved_file(move |path| saved::save(path, &login)).await
     }
@@ -578,9 +695,8 @@ impl Accounts {
             }
             read.version
         };
-        let path = self.saved.clone();
         let read_at = std::time::Instant::now();
-        let login = tokio::task::spawn_blocking(move || saved::load(&path)).await.ok().flatten();
+        let login = saved::read(&self.saved).await;
         let mut read = self.saved_read.lock().unwrap_or_else(|e| e.into_inner());
         // Unless this process changed the file meanwhile.
         if read.version == version {
@@ -589,18 +705,14 @@ impl Accounts {
         login
     }
 
-    /// File work on the saved login (a write ends in an fsync) runs on the
-    /// blocking pool, never on the async workers.
     async fn on_saved_file<F>(&self, work: F) -> Result<()>
     where
         F: FnOnce(&std::path::Path) -> std::io::Result<()> + Send + 'static,
     {
-        let path = self.saved.clone();
-        let error = |reason: String| AccountError::SaveLogin { path: self.saved.display().to_string(), reason };
         self.saved_changed();
-        let done = tokio::task::spawn_blocking(move || work(&path)).await;
+        let done = saved::on_file(&self.saved, work).await;
         self.saved_changed();
-        done.map_err(|e| error(e.to_string()))?.map_err(|e| error(e.to_string()))
+        done
     }
 
     fn saved_changed(&self) {

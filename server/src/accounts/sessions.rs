@@ -78,6 +78,11 @@ impl SessionCache {
         Some(Cached::Stale(entry.user.clone(), start))
     }
 
+    /// The cached user of a session, as is (no check is started).
+    pub(crate) fn peek(&self, token_hash: &str) -> Option<User> {
+        self.inner().entries.get(token_hash).map(|e| e.user.clone())
+    }
+
     /// A token to pass to [`Self::put`] from a check starting now.
     pub(crate) fn epoch(&self) -> u64 {
         self.inner().epoch

@@ -13,6 +13,7 @@ use super::{Answer, Assistant, Event, ExplainRequest, GenerateRequest, Progress,
 use crate::cli::{ExplainArgs, GenerateArgs};
 use crate::config::Settings;
 use crate::models::ModelError;
+use crate::remote::HubClient;
 
 /// The language `generate` writes when `--language` is not given.
 pub const DEFAULT_LANGUAGE: &str = "python";
@@ -28,8 +29,13 @@ pub fn generate(settings: &Settings, args: &GenerateArgs, json: bool) -> anyhow:
     if req.prompt.trim().is_empty() {
         bail!("the prompt is empty: say what the code should do");
     }
-    let answer =
-        run(settings, |assistant, progress, cancel| async move { assistant.generate(&req, &progress, &cancel).await })?;
+    let hub = hub_client(settings)?;
+    let answer = run(settings, |assistant, progress, cancel| async move {
+        match &hub {
+            Some(hub) => hub.generate(&req, &progress, &cancel).await,
+            None => assistant.generate(&req, &progress, &cancel).await,
+        }
+    })?;
     print_answer(&answer, "code", json)
 }
 
@@ -56,14 +62,22 @@ pub fn explain(settings: &Settings, args: &ExplainArgs, json: bool) -> anyhow::R
         .or_else(|| path.as_deref().and_then(language_of_path).map(str::to_owned))
         .unwrap_or_else(|| "plaintext".to_owned());
     let req = ExplainRequest { model: args.model.clone(), language, code };
-    let answer =
-        run(settings, |assistant, progress, cancel| async move { assistant.explain(&req, &progress, &cancel).await })?;
+    let hub = hub_client(settings)?;
+    let answer = run(settings, |assistant, progress, cancel| async move {
+        match &hub {
+            Some(hub) => hub.explain(&req, &progress, &cancel).await,
+            None => assistant.explain(&req, &progress, &cancel).await,
+        }
+    })?;
     print_answer(&answer, "explanation", json)
 }
 
 /// `codegenie models`: the models, the default marked, with their engine,
 /// size and whether their file is downloaded.
 pub fn models(settings: &Settings, json: bool) -> anyhow::Result<()> {
+    if let Some(hub) = hub_client(settings)? {
+        return hub_models(&hub, json);
+    }
     let (assistant, problems) = Assistant::new(settings);
     for p in &problems {
         tracing::warn!("{p}");
@@ -96,6 +110,33 @@ pub fn models(settings: &Settings, json: bool) -> anyhow::Result<()> {
         };
         let line = format!("{mark} {:<id_w$} {:<name_w$} {:<18} {size:>9}  {state}", row.id, row.name, engine);
         writeln!(out, "{}", line.trim_end())?;
+    }
+    Ok(())
+}
+
+/// The hub's client when `hub.url` is set: generation and the model list
+/// come from the hub.
+fn hub_client(settings: &Settings) -> anyhow::Result<Option<HubClient>> {
+    match settings.hub.url.as_deref().map(str::trim).filter(|u| !u.is_empty()) {
+        Some(url) => Ok(Some(HubClient::new(settings, url)?)),
+        None => Ok(None),
+    }
+}
+
+/// `codegenie models` with a hub: the models the hub serves.
+fn hub_models(hub: &HubClient, json: bool) -> anyhow::Result<()> {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let value = rt.block_on(hub.models())?;
+    let mut out = std::io::stdout().lock();
+    if json {
+        writeln!(out, "{}", serde_json::to_string_pretty(&value)?)?;
+        return Ok(());
+    }
+    writeln!(out, "# models served by the hub at {}", hub.url())?;
+    for m in value["models"].as_array().into_iter().flatten() {
+        let mark = if m["default"] == true { "*" } else { " " };
+        let s = |k: &str| m[k].as_str().unwrap_or("").to_owned();
+        writeln!(out, "{mark} {:<16} {:<32} {}", s("id"), s("name"), s("engine"))?;
     }
     Ok(())
 }

@@ -7,6 +7,7 @@
 //! once when its [`CancellationToken`] fires or its future is dropped.
 
 pub mod cli;
+pub mod record;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -22,6 +23,7 @@ use crate::models::postprocess::{self, CodeTarget};
 use crate::models::{ApiForm, Call, Endpoint, ModelClient, ModelError, ModelSpec, Registry, Task};
 
 pub use crate::models::{Event, Progress};
+pub use record::{Outcome, Recording, Work};
 
 /// Generate code for a request written in a comment.
 #[derive(Clone, Debug, Default, PartialEq)]

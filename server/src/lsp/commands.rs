@@ -68,7 +68,7 @@ pub async fn execute(server: &Server, command: &str, arguments: Vec<Value>) -> R
     }
     let arg = single_object(command, arguments)?;
     match command {
-        MODELS => Ok(models(server)),
+        MODELS => models(server).await,
         GENERATE => super::work::generate(server, parse(command, arg, TARGET_SHAPE)?).await,
         EXPLAIN => super::work::explain(server, parse(command, arg, TARGET_SHAPE)?).await,
         CANCEL => super::work::cancel(server, arg),
@@ -95,7 +95,13 @@ fn parse<T: serde::de::DeserializeOwned>(command: &str, arg: Value, shape: &str)
     serde_json::from_value(arg).map_err(|e| invalid(format!("`{command}` takes one object {shape}: {e}")))
 }
 
-fn models(server: &Server) -> Value {
+/// The models: the hub's when one is configured, else this machine's.
+async fn models(server: &Server) -> Result<Value> {
+    if server.config().settings.hub.url.is_some()
+        && let Some(hub) = server.accounts().await?.hub()
+    {
+        return hub.models().await.map_err(|e| failed(e.to_string()));
+    }
     let config = server.config();
-    crate::assist::models_json(&config.registry, Some(config.assistant.downloader()))
+    Ok(crate::assist::models_json(&config.registry, Some(config.assistant.downloader())))
 }

@@ -28,7 +28,7 @@ use tower_lsp_server::jsonrpc::Result;
 use tower_lsp_server::ls_types::*;
 use tower_lsp_server::{Client, LanguageServer, LspService};
 
-use crate::accounts::Accounts;
+use crate::accounts::Service;
 use crate::assist::Assistant;
 use crate::config::{Layers, Settings};
 use crate::documents::{Documents, Encoding};
@@ -65,7 +65,7 @@ pub struct Server {
     shut_down: Arc<AtomicBool>,
     /// The account service, opened on first use with the settings then in
     /// force (a change of store or mail settings needs a restart).
-    accounts: tokio::sync::OnceCell<Accounts>,
+    accounts: tokio::sync::OnceCell<Service>,
 }
 
 impl Server {
@@ -110,13 +110,14 @@ impl Server {
         problems
     }
 
-    /// The account service; the first call opens the store and the mailer.
-    /// A failure (database unreachable, bad SMTP URL) is an error for this
-    /// request only: the next one tries again.
-    pub async fn accounts(&self) -> Result<Accounts> {
+    /// The account service; the first call opens the store and the mailer
+    /// (or, with `hub.url`, the hub's client). A failure (database
+    /// unreachable, bad SMTP URL) is an error for this request only: the
+    /// next one tries again.
+    pub async fn accounts(&self) -> Result<Service> {
         let settings = self.config().settings.clone();
         self.accounts
-            .get_or_try_init(|| crate::accounts::open(&settings))
+            .get_or_try_init(|| Service::open(&settings))
             .await
             .cloned()
             .map_err(|e| commands::failed(e.to_string()))

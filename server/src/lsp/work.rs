@@ -37,13 +37,14 @@ use tower_lsp_server::ls_types::*;
 use super::Server;
 use super::code_action::prompt_target;
 use super::commands::{TargetArgs, failed, invalid};
-use crate::accounts::Accounts;
-use crate::assist::{Answer, Assistant, Event, ExplainRequest, GenerateRequest, Progress};
+use crate::accounts::Service;
+use crate::assist::record::INTERNAL_ERROR;
+use crate::assist::{Answer, Assistant, Event, ExplainRequest, GenerateRequest, Outcome, Progress, Recording};
 use crate::documents::{Documents, Encoding, Snapshot, line_index};
 use crate::models::ModelError;
 use crate::models::postprocess;
 use crate::prompt::{CommentPrompt, Target};
-use crate::store::{PromptEntry, PromptKind, PromptStatus, new_id, now_millis};
+use crate::store::{PromptKind, new_id};
 
 /// The prefix of every progress token (and task key) of this server.
 pub const TOKEN_PREFIX: &str = "codegenie/";
@@ -215,9 +216,6 @@ impl Place {
     }
 }
 
-/// What the history entry of a job that panicked says.
-const INTERNAL_ERROR: &str = "internal error";
-
 /// One generation or explanation, from the command to its outcome. A clone
 /// (the watcher's) shares its [`JobState`].
 #[derive(Clone)]
@@ -227,7 +225,7 @@ struct Job {
     /// The model id (the default one when the command named none).
     model: String,
     user_id: String,
-    accounts: Accounts,
+    accounts: Service,
     assistant: Assistant,
     client: Client,
     features: ClientFeatures,
@@ -259,13 +257,6 @@ enum Applied {
     Refused,
     /// The request failed (the client cannot apply edits, or broke off).
     Failed(String),
-}
-
-/// How a job ended.
-enum Outcome {
-    Done(Answer),
-    Failed(ModelError),
-    Cancelled,
 }
 
 impl Job {
@@ -344,8 +335,8 @@ impl Job {
             reporter.end(format!("failed: {INTERNAL_ERROR}")).await;
         }
         if !self.state.recorded.load(Ordering::SeqCst) {
-            self.write_entry(language, input, PromptStatus::Failed, self.model.clone(), INTERNAL_ERROR.to_owned())
-                .await;
+            self.accounts.record_internal_error(&self.recording(language, input)).await;
+            self.state.recorded.store(true, Ordering::SeqCst);
         }
         let what = match self.kind {
             PromptKind::Generate => "generation",
@@ -366,7 +357,7 @@ impl Job {
             progress
         };
         let (sink, mut events) = Progress::channel();
-        let call = self.assistant.generate(&request, &sink, &self.cancel);
+        let call = self.accounts.generate(&self.assistant, &request, &sink, &self.cancel);
         let (progress, outcome) = drive(begin, call, &mut events, &self.cancel, None).await;
         let mut refused = None;
         let record = self.record(&request.language, &request.prompt, &outcome);
@@ -499,7 +490,7 @@ impl Job {
             progress
         };
         let (sink, mut events) = Progress::channel();
-        let call = self.assistant.explain(&request, &sink, &self.cancel);
+        let call = self.accounts.explain(&self.assistant, &request, &sink, &self.cancel);
         let (progress, outcome) = drive(begin, call, &mut events, &self.cancel, stream.as_mut()).await;
         self.record(&request.language, &request.code, &outcome).await;
         match outcome {
@@ -558,35 +549,21 @@ impl Job {
 
     /// Write the outcome to the user's history (a failure is only logged).
     async fn record(&self, language: &str, input: &str, outcome: &Outcome) {
-        let (status, output) = match outcome {
-            Outcome::Done(a) => (PromptStatus::Ok, a.text.clone()),
-            Outcome::Failed(e) => (PromptStatus::Failed, e.to_string()),
-            Outcome::Cancelled => (PromptStatus::Cancelled, String::new()),
-        };
-        let model = match outcome {
-            Outcome::Done(a) => a.model.clone(),
-            _ => self.model.clone(),
-        };
-        self.write_entry(language, input, status, model, output).await;
+        self.accounts.record(&self.recording(language, input), outcome).await;
+        self.state.recorded.store(true, Ordering::SeqCst);
     }
 
-    async fn write_entry(&self, language: &str, input: &str, status: PromptStatus, model: String, output: String) {
-        let entry = PromptEntry {
+    /// The history entry of this job.
+    fn recording(&self, language: &str, input: &str) -> Recording {
+        Recording {
             id: self.id.clone(),
             user_id: self.user_id.clone(),
             kind: self.kind,
-            model,
+            model: self.model.clone(),
             language: language.to_owned(),
             input: input.to_owned(),
-            output,
-            status,
-            latency_ms: self.started.elapsed().as_millis() as u64,
-            created_at: now_millis(),
-        };
-        if let Err(e) = self.accounts.record(&self.user_id, entry).await {
-            tracing::warn!(id = %self.id, "cannot record the history entry: {e}");
+            started: self.started,
         }
-        self.state.recorded.store(true, Ordering::SeqCst);
     }
 
     fn finish(&self) {
@@ -657,16 +634,7 @@ async fn drive(
             }
         },
     };
-    let outcome = match result {
-        Ok(answer) => Outcome::Done(answer),
-        Err(ModelError::Cancelled) => Outcome::Cancelled,
-        Err(_) if cancel.is_cancelled() => Outcome::Cancelled,
-        Err(e) => {
-            tracing::warn!(kind = e.kind(), "model call failed: {e}");
-            Outcome::Failed(e)
-        }
-    };
-    (progress, outcome)
+    (progress, Outcome::of(result, cancel))
 }
 
 /// The work-done progress of one job (nothing when the client has none).

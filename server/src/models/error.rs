@@ -128,6 +128,27 @@ pub enum ModelError {
 }
 
 impl ModelError {
+    /// The endpoint (or model URL) the error names, if any: a server that
+    /// relays the error to someone else (the hub) names it otherwise.
+    pub fn endpoint(&self) -> Option<&str> {
+        match self {
+            ModelError::Unauthorized { endpoint, .. }
+            | ModelError::Forbidden { endpoint, .. }
+            | ModelError::NotServed { endpoint, .. }
+            | ModelError::StillLoading { endpoint, .. }
+            | ModelError::RateLimited { endpoint, .. }
+            | ModelError::ServerError { endpoint, .. }
+            | ModelError::Rejected { endpoint, .. }
+            | ModelError::Unreachable { endpoint, .. }
+            | ModelError::Timeout { endpoint, .. }
+            | ModelError::BadResponse { endpoint, .. }
+            | ModelError::Remote { endpoint, .. }
+            | ModelError::StreamBroken { endpoint, .. } => Some(endpoint),
+            ModelError::TokenWithheld { url, .. } | ModelError::BadUrl { url, .. } => Some(url),
+            _ => None,
+        }
+    }
+
     /// A short stable name for scripts (`--json`) and history records.
     pub fn kind(&self) -> &'static str {
         match self {

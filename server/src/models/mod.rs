@@ -15,7 +15,7 @@ pub mod endpoint;
 pub mod error;
 pub mod local;
 pub mod postprocess;
-mod sse;
+pub(crate) mod sse;
 pub mod wire;
 
 use std::fmt;

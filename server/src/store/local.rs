@@ -22,7 +22,8 @@ use super::*;
 pub const FILE_NAME: &str = "codegenie.db";
 
 /// Schema migrations; version N is reached by applying the first N.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE users (
     id TEXT PRIMARY KEY,
     email TEXT NOT NULL UNIQUE,
@@ -73,7 +74,16 @@ CREATE TABLE history (
     created_at INTEGER NOT NULL
 );
 CREATE INDEX history_user_created ON history (user_id, created_at DESC, id DESC);
-"#];
+"#,
+    r#"
+CREATE TABLE rate_limits (
+    key TEXT PRIMARY KEY,
+    count INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL
+);
+CREATE INDEX rate_limits_expiry ON rate_limits (expires_at);
+"#,
+];
 
 /// The SQLite store. Open it with [`LocalStore::open`].
 pub struct LocalStore {
@@ -410,6 +420,24 @@ impl LocalStore {
             )
             .await?;
         Ok(changed > 0)
+    }
+
+    pub(crate) async fn count_hit(&self, key: &str, expires_at: Millis, now: Millis) -> StoreResult<u32> {
+        let key = key.to_owned();
+        self.transaction(move |tx| {
+            let count: u32 = tx.query_row(
+                "INSERT INTO rate_limits (key, count, expires_at) VALUES (?1, 1, ?2) \
+                 ON CONFLICT (key) DO UPDATE SET count = count + 1 RETURNING count",
+                params![key, expires_at],
+                |row| row.get(0),
+            )?;
+            // Counters of past windows go when a key starts a new one.
+            if count == 1 {
+                tx.execute("DELETE FROM rate_limits WHERE expires_at <= ?1", [now])?;
+            }
+            Ok(count)
+        })
+        .await
     }
 
     pub(crate) async fn revoke_session(&self, token_hash: &str) -> StoreResult<bool> {

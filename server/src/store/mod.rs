@@ -256,6 +256,19 @@ impl Store {
         dispatch!(self.revoke_sessions(user_id, keep))
     }
 
+    // ---- rate limits ----
+
+    /// Counts one request under `key` in the current fixed window of
+    /// `window` milliseconds and returns the count so far in that window
+    /// (1 for the first). Atomic across processes sharing the store; a
+    /// window's counter goes when the window ends.
+    pub async fn hit(&self, key: &str, window: Millis, now: Millis) -> StoreResult<u32> {
+        let window = window.max(1);
+        let start = now - now.rem_euclid(window);
+        let key = format!("{key}|{start}");
+        dispatch!(self.count_hit(&key, start + window, now))
+    }
+
     // ---- reset codes ----
 
     /// Stores the user's reset code, replacing the previous one, unless the

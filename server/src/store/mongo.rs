@@ -209,6 +209,7 @@ struct Collections {
     resets: Collection<ResetDoc>,
     prompts: Collection<PromptDoc>,
     history: Collection<EventDoc>,
+    rate_limits: Collection<Document>,
 }
 
 impl Collections {
@@ -219,6 +220,7 @@ impl Collections {
             resets: db.collection("password_resets"),
             prompts: db.collection("prompts"),
             history: db.collection("history"),
+            rate_limits: db.collection("rate_limits"),
             db,
         }
     }
@@ -240,6 +242,7 @@ impl Collections {
         self.sessions.create_index(index(doc! { "user_id": 1 }, "sessions_user")).await?;
         self.sessions.create_index(ttl("sessions_expiry")).await?;
         self.resets.create_index(ttl("password_resets_expiry")).await?;
+        self.rate_limits.create_index(ttl("rate_limits_expiry")).await?;
         let newest_first = doc! { "user_id": 1, "created_at": -1 };
         self.prompts.create_index(index(newest_first.clone(), "prompts_user_created")).await?;
         self.history.create_index(index(newest_first, "history_user_created")).await?;
@@ -690,6 +693,34 @@ impl MongoStore {
         let update = doc! { "$set": { "last_seen_at": now, "expires_at": expires_at, "expire_at": date(expires_at) } };
         let result = c.sessions.update_one(filter, update).await.map_err(|e| self.fail(e))?;
         Ok(result.matched_count > 0)
+    }
+
+    /// One atomic `findAndModify` upsert with `$inc`: every replica on the
+    /// database counts in the same document. Of two first hits racing to
+    /// insert it, the loser gets a duplicate key and tries again.
+    pub(crate) async fn count_hit(&self, key: &str, expires_at: Millis, _now: Millis) -> StoreResult<u32> {
+        let c = self.ready().await?;
+        let mut tries = 0;
+        loop {
+            let result = c
+                .rate_limits
+                .find_one_and_update(
+                    doc! { "_id": key },
+                    doc! { "$inc": { "count": 1 }, "$setOnInsert": { "expire_at": date(expires_at) } },
+                )
+                .upsert(true)
+                .return_document(ReturnDocument::After)
+                .await;
+            match result {
+                Ok(Some(d)) => {
+                    let count = d.get_i32("count").map(i64::from).or_else(|_| d.get_i64("count")).unwrap_or(1);
+                    return Ok(u32::try_from(count).unwrap_or(u32::MAX));
+                }
+                Ok(None) => return Err(StoreError::Other("the rate-limit counter was not returned".to_owned())),
+                Err(e) if is_duplicate(&e) && tries < 3 => tries += 1,
+                Err(e) => return Err(self.fail(e)),
+            }
+        }
     }
 
     pub(crate) async fn revoke_session(&self, token_hash: &str) -> StoreResult<bool> {

@@ -263,6 +263,19 @@ impl LspClient {
         }
     }
 
+    /// Wait for the `$/progress` end of the work-done progress `token`;
+    /// returns its inbox index and value.
+    pub async fn wait_progress_end(&self, token: &str) -> (usize, Value) {
+        let mut from = 0;
+        loop {
+            let (i, m) = self.wait_for("$/progress", from).await;
+            if m["params"]["token"] == token && m["params"]["value"]["kind"] == "end" {
+                return (i, m["params"]["value"].clone());
+            }
+            from = i + 1;
+        }
+    }
+
     /// `shutdown` then `exit`; waits for the binary to end and returns its
     /// exit code.
     pub async fn shutdown(mut self) -> Option<i32> {

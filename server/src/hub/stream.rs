@@ -1,0 +1,236 @@
+//! `POST /v1/generate` and `POST /v1/explain`: the work runs on a task of
+//! its own and its progress streams back as Server-Sent Events:
+//!
+//! - `start` `{id, model}` at once (`id` is the history entry's),
+//! - `progress`, the model's progress events (`{kind: "waiting" | "loading"
+//!   | "retrying" | "downloading" | "loadingModel" | "streaming" | "done", …}`),
+//! - then one of `done` `{id, model, text, raw, elapsed}`, `error`
+//!   `{id, code, message}` or `cancelled` `{id}`, after which the stream ends.
+//!
+//! When the client closes the stream the work is cancelled (and recorded as
+//! cancelled). The outcome is in the user's history before the last event
+//! is sent. A task that panics is recorded as failed and the client gets
+//! an `error` event.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::api::{Bearer, Body, ClientIp};
+use super::error::ApiError;
+use super::limits::{self, Rule};
+use super::{Hub, LoggedUser};
+use crate::assist::record::{self, INTERNAL_ERROR};
+use crate::assist::{Event, ExplainRequest, GenerateRequest, Outcome, Progress, Recording, Work};
+
+/// How often an idle stream sends a comment, so that proxies keep it open
+/// and a client that went away is noticed.
+const KEEP_ALIVE: Duration = Duration::from_secs(5);
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Generate {
+    model: Option<String>,
+    language: String,
+    prompt: String,
+    #[serde(default)]
+    indent: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Explain {
+    model: Option<String>,
+    language: String,
+    code: String,
+}
+
+pub(crate) async fn generate(
+    State(hub): State<Hub>,
+    Bearer(token): Bearer,
+    ClientIp(ip): ClientIp,
+    Body(a): Body<Generate>,
+) -> Result<Response, ApiError> {
+    if a.prompt.trim().is_empty() {
+        return Err(ApiError::bad_request("the prompt is empty: say what the code should do"));
+    }
+    let work =
+        Work::Generate(GenerateRequest { model: a.model, language: a.language, prompt: a.prompt, indent: a.indent });
+    start(hub, &token, ip, work).await
+}
+
+pub(crate) async fn explain(
+    State(hub): State<Hub>,
+    Bearer(token): Bearer,
+    ClientIp(ip): ClientIp,
+    Body(a): Body<Explain>,
+) -> Result<Response, ApiError> {
+    if a.code.trim().is_empty() {
+        return Err(ApiError::bad_request("the code is empty: select the code to explain"));
+    }
+    let work = Work::Explain(ExplainRequest { model: a.model, language: a.language, code: a.code });
+    start(hub, &token, ip, work).await
+}
+
+/// Check the session, the limits and the model, then start the work and
+/// answer with its event stream.
+async fn start(hub: Hub, token: &str, ip: std::net::IpAddr, work: Work) -> Result<Response, ApiError> {
+    // From the sessions this hub validated when it can: generation goes on
+    // while the database is unreachable (see `accounts::sessions`).
+    let user = hub.accounts.session_user_of(token).await?;
+    let l = &hub.settings.hub.limits;
+    let rules = [
+        Rule::new("generate", &user.id, l.generate_per_user),
+        Rule::new("generate-ip", &ip.to_string(), l.generate_per_ip),
+    ];
+    limits::check(&hub, &rules, true).await?;
+    let model = match hub.assistant.registry().resolve(work.model()) {
+        Ok(spec) => spec.id.clone(),
+        Err(e) => return Err(ApiError::new(axum::http::StatusCode::BAD_REQUEST, "unknown_model", e.to_string())),
+    };
+    let recording = Recording::new(&user.id, &work, &model);
+    let (tx, rx) = mpsc::channel::<SseEvent>(64);
+    let recorded = Arc::new(AtomicBool::new(false));
+    let cancel = hub.work.child_token();
+    let task = tokio::spawn(run(hub.clone(), work, recording.clone(), tx.clone(), cancel, recorded.clone()));
+    tokio::spawn(async move {
+        if let Err(e) = task.await
+            && e.is_panic()
+        {
+            tracing::error!(id = %recording.id, "the work stopped on an internal error (a panic)");
+            if !recorded.load(Ordering::SeqCst) {
+                recording.record_internal_error(&hub.accounts).await;
+            }
+            let data = json!({"id": recording.id, "code": "internal", "message": INTERNAL_ERROR});
+            let _ = tx.send(event("error", &data)).await;
+        }
+    });
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        let next = rx.recv().await?;
+        Some((Ok::<_, Infallible>(next), rx))
+    });
+    let mut response = Sse::new(stream).keep_alive(KeepAlive::new().interval(KEEP_ALIVE)).into_response();
+    response.extensions_mut().insert(LoggedUser(user.id));
+    Ok(response)
+}
+
+/// Streamed text that is already waiting goes out as one event: under load
+/// a stream sends fewer, larger events and loses nothing. The first other
+/// event found on the way is returned too, to go out right after, in order.
+fn coalesce(first: Event, events: &mut mpsc::UnboundedReceiver<Event>) -> (Event, Option<Event>) {
+    let Event::Streaming { mut chars, mut delta } = first else { return (first, None) };
+    while let Ok(next) = events.try_recv() {
+        match next {
+            Event::Streaming { chars: c, delta: d } => {
+                chars = c;
+                delta.push_str(&d);
+            }
+            other => return (Event::Streaming { chars, delta }, Some(other)),
+        }
+    }
+    (Event::Streaming { chars, delta }, None)
+}
+
+/// A model error as a team member sees it: where the hub's models live
+/// stays on the hub (its log has the whole message).
+fn public_message(e: &crate::models::ModelError) -> String {
+    let text = e.to_string();
+    match e.endpoint().filter(|ep| !ep.is_empty()) {
+        Some(endpoint) => text.replace(endpoint, "the hub's model server"),
+        None => text,
+    }
+}
+
+fn event(name: &str, data: &Value) -> SseEvent {
+    SseEvent::default().event(name).data(data.to_string())
+}
+
+/// Run the work, streaming its progress, until it ends, the client goes
+/// away or the hub's grace period on shutdown is over; record it; send
+/// the last event.
+async fn run(
+    hub: Hub,
+    work: Work,
+    recording: Recording,
+    tx: mpsc::Sender<SseEvent>,
+    cancel: CancellationToken,
+    recorded: Arc<AtomicBool>,
+) {
+    let id = recording.id.clone();
+    let _ = tx.send(event("start", &json!({"id": id, "model": recording.model}))).await;
+    let (sink, mut events) = Progress::channel();
+    let call = record::run(&hub.assistant, &work, &sink, &cancel);
+    tokio::pin!(call);
+    let outcome = loop {
+        tokio::select! {
+            biased;
+            _ = tx.closed(), if !cancel.is_cancelled() => {
+                tracing::info!(id = %id, "the client closed the stream: the work is cancelled");
+                cancel.cancel();
+            }
+            outcome = &mut call => break outcome,
+            Some(progress) = events.recv() => {
+                let (progress, then) = coalesce(progress, &mut events);
+                for progress in std::iter::once(progress).chain(then) {
+                    let data = serde_json::to_value(&progress).unwrap_or(Value::Null);
+                    let _ = tx.send(event("progress", &data)).await;
+                }
+            }
+        }
+    };
+    let mut entry = recording.entry(&outcome);
+    if let Outcome::Failed(e) = &outcome {
+        entry.output = public_message(e);
+    }
+    recording.write(&hub.accounts, entry).await;
+    recorded.store(true, Ordering::SeqCst);
+    let last = match outcome {
+        Outcome::Done(answer) => {
+            let mut data = serde_json::to_value(&answer).unwrap_or(Value::Null);
+            data["id"] = json!(id);
+            event("done", &data)
+        }
+        Outcome::Failed(e) => event("error", &json!({"id": id, "code": e.kind(), "message": public_message(&e)})),
+        Outcome::Cancelled => event("cancelled", &json!({"id": id})),
+    };
+    let _ = tx.send(last).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(chars: usize, delta: &str) -> Event {
+        Event::Streaming { chars, delta: delta.to_owned() }
+    }
+
+    #[test]
+    fn waiting_text_is_merged_and_nothing_is_lost_or_reordered() {
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        for e in [
+            text(4, "def "),
+            text(7, "f()"),
+            Event::Retrying { retry: 1, max_retries: 3, delay_ms: 0, reason: "x".into() },
+            text(3, "abc"),
+        ] {
+            tx.send(e).unwrap();
+        }
+        let first = rx.try_recv().unwrap();
+        let (merged, then) = coalesce(first, &mut rx);
+        assert_eq!(merged, text(7, "def f()"));
+        assert!(matches!(then, Some(Event::Retrying { retry: 1, .. })));
+        let next = rx.try_recv().unwrap();
+        assert_eq!(coalesce(next, &mut rx), (text(3, "abc"), None));
+        let done = Event::Done { chars: 3 };
+        assert_eq!(coalesce(done.clone(), &mut rx), (done, None));
+    }
+}
