@@ -58,7 +58,16 @@ pub enum LocalPrompt {
     Raw { before: String, user: String, after: String },
     /// Rendered by the chat template embedded in the GGUF file.
     Chat { system: Option<String>, user: String },
+    /// Pieces in order, each with whether special tokens are read in it
+    /// (a fill-in-the-middle format's own tokens are; the user's text never
+    /// is).
+    Pieces(Vec<(String, bool)>),
 }
+
+/// Where a generation ends early: called with the whole text so far, it
+/// answers the length to keep when the text is complete there (inline
+/// completion: the end of a block or a statement).
+pub type Boundary = Arc<dyn Fn(&str) -> Option<usize> + Send + Sync>;
 
 /// One generation for the engine thread.
 pub struct Job {
@@ -71,6 +80,8 @@ pub struct Job {
     pub top_p: f32,
     pub stop: Vec<String>,
     pub ignore_eog: bool,
+    /// Ends the generation early; with it the text arrives all at once.
+    pub boundary: Option<Boundary>,
     cancel: Arc<AtomicBool>,
     events: mpsc::UnboundedSender<WorkerEvent>,
 }
@@ -177,6 +188,23 @@ impl LocalEngine {
         progress: &Progress,
         cancel: &CancellationToken,
     ) -> Result<Output, ModelError> {
+        self.run_until(model, path, prompt, settings, sampling, None, progress, cancel).await
+    }
+
+    /// [`LocalEngine::run`], ending early where `boundary` says the text is
+    /// complete; the text is then cut there.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn run_until(
+        &self,
+        model: &str,
+        path: PathBuf,
+        prompt: LocalPrompt,
+        settings: &LocalSettings,
+        sampling: Sampling<'_>,
+        boundary: Option<Boundary>,
+        progress: &Progress,
+        cancel: &CancellationToken,
+    ) -> Result<Output, ModelError> {
         if !self.inner.fixed_idle.load(Ordering::Relaxed) {
             let idle = settings.idle_unload_minutes.saturating_mul(60).max(1);
             self.inner.shared.idle_secs.store(idle, Ordering::Relaxed);
@@ -194,6 +222,7 @@ impl LocalEngine {
             top_p: sampling.top_p,
             stop: sampling.stop.to_vec(),
             ignore_eog: sampling.ignore_eog,
+            boundary,
             cancel: flag.clone(),
             events: tx,
         };

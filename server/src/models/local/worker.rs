@@ -205,6 +205,7 @@ fn prompt_pieces(model: &Model, prompt: &LocalPrompt) -> Result<Vec<(String, boo
                 _ => (rendered.replace(SLOT, user), String::new(), String::new()),
             }
         }
+        LocalPrompt::Pieces(pieces) => return Ok(pieces.clone()),
     };
     Ok(vec![(before, true), (user, false), (after, true)])
 }
@@ -215,7 +216,8 @@ fn tokenize(model: &Model, prompt: &LocalPrompt) -> Result<Vec<Token>, ModelErro
     if let Some(bos) = model.bos() {
         let bos_text = model.piece(bos, true);
         // A template that writes the BOS text itself gets it once.
-        if !pieces[0].0.as_bytes().starts_with(&bos_text) || bos_text.is_empty() {
+        let first = pieces.first().map(|(text, _)| text.as_bytes()).unwrap_or_default();
+        if !first.starts_with(&bos_text) || bos_text.is_empty() {
             tokens.push(bos);
         }
     }
@@ -270,6 +272,8 @@ fn generate(slot: &mut Slot, job: &Job, shared: &Shared) -> Result<Stats, ModelE
     let mut logits_at = batch.len() - 1;
     let gen_started = Instant::now();
     let mut stopped = false;
+    // With a boundary, the text so far (sent at the end, cut there).
+    let mut held = String::new();
     while generated < job.max_new_tokens && pos < n_ctx {
         if job.cancel.load(Ordering::Relaxed) {
             return Err(ModelError::Cancelled);
@@ -283,8 +287,9 @@ fn generate(slot: &mut Slot, job: &Job, shared: &Shared) -> Result<Stats, ModelE
         first_token_ms.get_or_insert_with(|| started.elapsed().as_secs_f64() * 1000.0);
         let piece = slot.ctx.model().piece(token, false);
         let released = stops.push(&utf8.push(&piece));
-        if !released.text.is_empty() {
-            let _ = job.events.send(WorkerEvent::Text(released.text));
+        if release(job, &mut held, released.text) {
+            stopped = true;
+            break;
         }
         if released.stopped {
             stopped = true;
@@ -300,9 +305,10 @@ fn generate(slot: &mut Slot, job: &Job, shared: &Shared) -> Result<Stats, ModelE
     if !stopped {
         let rest = stops.push(&utf8.finish());
         let tail = if rest.stopped { rest.text } else { rest.text + &stops.finish() };
-        if !tail.is_empty() {
-            let _ = job.events.send(WorkerEvent::Text(tail));
-        }
+        release(job, &mut held, tail);
+    }
+    if job.boundary.is_some() && !held.is_empty() {
+        let _ = job.events.send(WorkerEvent::Text(held));
     }
     Ok(Stats {
         prompt_tokens: tokens.len(),
@@ -315,6 +321,26 @@ fn generate(slot: &mut Slot, job: &Job, shared: &Shared) -> Result<Stats, ModelE
         load_ms: 0,
         model_bytes: slot.bytes,
     })
+}
+
+/// Pass on released text: streamed at once, or held and cut where the
+/// job's boundary says the text is complete. True when it is complete.
+fn release(job: &Job, held: &mut String, text: String) -> bool {
+    let Some(boundary) = &job.boundary else {
+        if !text.is_empty() {
+            let _ = job.events.send(WorkerEvent::Text(text));
+        }
+        return false;
+    };
+    held.push_str(&text);
+    match boundary(held) {
+        Some(cut) => {
+            let cut = (0..=cut.min(held.len())).rev().find(|i| held.is_char_boundary(*i)).unwrap_or(0);
+            held.truncate(cut);
+            true
+        }
+        None => false,
+    }
 }
 
 fn engine_error(e: impl std::fmt::Display) -> ModelError {
