@@ -63,9 +63,44 @@ async fn complete(
     text: &str,
     offset: usize,
 ) -> Result<codegenie::completion::Suggestion, Skip> {
+    complete_in("file:///w/a.py", completer, assistant, settings, text, offset).await
+}
+
+async fn complete_in(
+    doc: &str,
+    completer: &Completer,
+    assistant: &Assistant,
+    settings: &CompletionSettings,
+    text: &str,
+    offset: usize,
+) -> Result<codegenie::completion::Suggestion, Skip> {
     let rope = Rope::from_str(text);
-    let req = Request { doc: "file:///w/a.py", rope: &rope, offset, language: "python" };
+    let req = Request { doc, rope: &rope, offset, language: "python" };
     completer.complete(assistant, settings, req, &CancellationToken::new()).await.expect("the model answers")
+}
+
+#[tokio::test]
+async fn each_document_keeps_its_own_cache() {
+    let Some(gguf) = gguf() else { return };
+    let _one = ONE_AT_A_TIME.lock().await;
+    let (assistant, _) = Assistant::new(&settings(&gguf));
+    let assistant = assistant.with_engine(LocalEngine::new());
+    let completer = Completer::new();
+    let cs = CompletionSettings { max_tokens: 8, ..Default::default() };
+    let mut a = python_file();
+    let b = python_file().replace("area", "volume").replace("radius", "side");
+    let evaluated = |s: Result<codegenie::completion::Suggestion, Skip>| s.unwrap().stats.unwrap();
+    let first_a = complete_in("file:///w/a.py", &completer, &assistant, &cs, &a, a.chars().count()).await.unwrap();
+    // A keystroke that does not type through the suggestion.
+    let typed = if first_a.text.starts_with(',') { ';' } else { ',' };
+    let first_a = first_a.stats.unwrap();
+    let first_b = evaluated(complete_in("file:///w/b.py", &completer, &assistant, &cs, &b, b.chars().count()).await);
+    assert_eq!(first_b.evaluated_tokens, first_b.prompt_tokens, "another document: all of it");
+    // Back in the first document, one keystroke later: its cache is still there.
+    a.push(typed);
+    let again_a = evaluated(complete_in("file:///w/a.py", &completer, &assistant, &cs, &a, a.chars().count()).await);
+    assert!(again_a.evaluated_tokens <= 3, "{again_a:?} (first {first_a:?})");
+    assert_eq!(again_a.cached_tokens + again_a.evaluated_tokens, again_a.prompt_tokens);
 }
 
 #[tokio::test]

@@ -27,7 +27,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::assist::{Assistant, Progress};
 use crate::config::CompletionSettings;
-use crate::models::local::{Boundary, LocalPrompt, Sampling, Stats};
+use crate::models::local::{Boundary, LocalPrompt, RunOptions, Sampling, Stats};
 use crate::models::{ApiForm, CompletionSupport, ModelError, ModelSpec};
 
 /// One request: where the cursor is in which document.
@@ -181,13 +181,13 @@ impl Completer {
         let boundary: Boundary = Arc::new(move |text: &str| boundary(text, &cut_at));
         let out = assistant
             .engine()
-            .run_until(
+            .run_with(
                 &spec.id,
                 path,
                 LocalPrompt::Pieces(pieces),
                 assistant.local_settings(),
                 sampling,
-                Some(boundary),
+                RunOptions { boundary: Some(boundary), sequence: Some(req.doc.to_owned()) },
                 &Progress::none(),
                 cancel,
             )
@@ -352,14 +352,26 @@ fn indent_width(line: &str) -> usize {
 }
 
 /// Where a suggestion that reads `text` so far is complete, as a byte
-/// length to keep; `None` while it may go on. A suggestion inside a line
-/// ends with the line. Otherwise it ends before a line indented less than
-/// the cursor's line, before a line back at that indentation after a
-/// deeper block (the block ended), at a blank line after top-level
-/// statements or two blank lines anywhere, or after `max_lines` lines.
+/// length to keep; `None` while it may go on. A suggestion inside a line,
+/// or one that goes on a line of code at the cursor, ends with the line (the
+/// statement). One that starts a new line (after `def f():`, or on a blank
+/// line) ends before a line indented less than the cursor's line, before a
+/// line back at that indentation after a deeper block when the block was
+/// opened at the cursor or at the top level (the block ended), at a blank
+/// line after top-level statements or two blank lines anywhere, or after
+/// `max_lines` lines.
 pub fn boundary(text: &str, shape: &Shape) -> Option<usize> {
     if shape.mid_line() {
         return text.find('\n');
+    }
+    if !shape.line_prefix.trim().is_empty() {
+        // Code before the cursor: the rest of the statement on this line,
+        // unless the line is complete and the suggestion starts a new one.
+        match text.find('\n') {
+            Some(end) if !text[..end].trim().is_empty() => return Some(end),
+            None => return None,
+            Some(_) => {}
+        }
     }
     let base = shape.base_indent();
     // The suggestion continues a line with code (`def f():`), or starts

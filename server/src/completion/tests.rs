@@ -27,6 +27,17 @@ fn inside_a_line_only_the_rest_of_the_line() {
 }
 
 #[test]
+fn after_code_on_the_line_the_statement_ends_with_the_line() {
+    assert_eq!(suggest("numbers = [1, 2|\n", ", 3]\nprint(numbers)\n"), ", 3]");
+    assert_eq!(suggest("total = |", "a + b\n    return total"), "a + b");
+    // The line is complete: the suggestion starts the next one.
+    assert_eq!(suggest("def f(x):|", "\n    return x\n\ny = 1"), "\n    return x");
+    let (shape, _) = at("x = [1,|");
+    assert_eq!(boundary(" 2", &shape), None, "still on the line");
+    assert_eq!(boundary(" 2]\n", &shape), Some(3));
+}
+
+#[test]
 fn a_block_ends_where_its_indentation_does() {
     let src = "def add(a, b):|\n";
     assert_eq!(suggest(src, "\n    return a + b\n\ndef sub(a, b):\n    return a - b\n"), "\n    return a + b");

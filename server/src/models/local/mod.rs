@@ -82,6 +82,9 @@ pub struct Job {
     pub ignore_eog: bool,
     /// Ends the generation early; with it the text arrives all at once.
     pub boundary: Option<Boundary>,
+    /// The KV-cache sequence the job continues (a document's key);
+    /// `None`: the generations' own.
+    pub sequence: Option<String>,
     cancel: Arc<AtomicBool>,
     events: mpsc::UnboundedSender<WorkerEvent>,
 }
@@ -188,20 +191,21 @@ impl LocalEngine {
         progress: &Progress,
         cancel: &CancellationToken,
     ) -> Result<Output, ModelError> {
-        self.run_until(model, path, prompt, settings, sampling, None, progress, cancel).await
+        self.run_with(model, path, prompt, settings, sampling, RunOptions::default(), progress, cancel).await
     }
 
-    /// [`LocalEngine::run`], ending early where `boundary` says the text is
-    /// complete; the text is then cut there.
+    /// [`LocalEngine::run`] with the options of inline completion: the
+    /// text ends where `options.boundary` says it is complete, and the job
+    /// continues the KV cache of `options.sequence`.
     #[allow(clippy::too_many_arguments)]
-    pub async fn run_until(
+    pub async fn run_with(
         &self,
         model: &str,
         path: PathBuf,
         prompt: LocalPrompt,
         settings: &LocalSettings,
         sampling: Sampling<'_>,
-        boundary: Option<Boundary>,
+        options: RunOptions,
         progress: &Progress,
         cancel: &CancellationToken,
     ) -> Result<Output, ModelError> {
@@ -222,7 +226,8 @@ impl LocalEngine {
             top_p: sampling.top_p,
             stop: sampling.stop.to_vec(),
             ignore_eog: sampling.ignore_eog,
-            boundary,
+            boundary: options.boundary,
+            sequence: options.sequence,
             cancel: flag.clone(),
             events: tx,
         };
@@ -302,6 +307,15 @@ impl LocalEngine {
         *jobs = Some(tx);
         Ok(())
     }
+}
+
+/// How a job ends and which cache it continues (inline completion).
+#[derive(Clone, Default)]
+pub struct RunOptions {
+    /// Ends the generation where the text is complete; the text is cut there.
+    pub boundary: Option<Boundary>,
+    /// The KV-cache sequence to continue: one per document.
+    pub sequence: Option<String>,
 }
 
 /// Sampling settings of one job.
