@@ -56,15 +56,8 @@ fn settings(gguf: &Path) -> Settings {
     s
 }
 
-async fn complete(
-    completer: &Completer,
-    assistant: &Assistant,
-    settings: &CompletionSettings,
-    text: &str,
-    offset: usize,
-) -> Result<codegenie::completion::Suggestion, Skip> {
-    complete_in("file:///w/a.py", completer, assistant, settings, text, offset).await
-}
+/// The document most tests complete in.
+const A: &str = "file:///w/a.py";
 
 async fn complete_in(
     doc: &str,
@@ -90,7 +83,7 @@ async fn each_document_keeps_its_own_cache() {
     let mut a = python_file();
     let b = python_file().replace("area", "volume").replace("radius", "side");
     let evaluated = |s: Result<codegenie::completion::Suggestion, Skip>| s.unwrap().stats.unwrap();
-    let first_a = complete_in("file:///w/a.py", &completer, &assistant, &cs, &a, a.chars().count()).await.unwrap();
+    let first_a = complete_in(A, &completer, &assistant, &cs, &a, a.chars().count()).await.unwrap();
     // A keystroke that does not type through the suggestion.
     let typed = if first_a.text.starts_with(',') { ';' } else { ',' };
     let first_a = first_a.stats.unwrap();
@@ -98,7 +91,7 @@ async fn each_document_keeps_its_own_cache() {
     assert_eq!(first_b.evaluated_tokens, first_b.prompt_tokens, "another document: all of it");
     // Back in the first document, one keystroke later: its cache is still there.
     a.push(typed);
-    let again_a = evaluated(complete_in("file:///w/a.py", &completer, &assistant, &cs, &a, a.chars().count()).await);
+    let again_a = evaluated(complete_in(A, &completer, &assistant, &cs, &a, a.chars().count()).await);
     assert!(again_a.evaluated_tokens <= 3, "{again_a:?} (first {first_a:?})");
     assert_eq!(again_a.cached_tokens + again_a.evaluated_tokens, again_a.prompt_tokens);
 }
@@ -115,7 +108,7 @@ async fn a_keystroke_evaluates_only_the_new_tokens_and_typing_through_asks_nothi
     let cs = CompletionSettings { max_tokens: 16, ..Default::default() };
 
     let mut text = python_file();
-    let first = complete(&completer, &assistant, &cs, &text, text.chars().count()).await.expect("the model ran");
+    let first = complete_in(A, &completer, &assistant, &cs, &text, text.chars().count()).await.expect("the model ran");
     let stats = first.stats.clone().expect("the model ran");
     assert!(stats.prompt_tokens > 700, "about 1,000 tokens of context: {stats:?}");
     assert_eq!(stats.evaluated_tokens, stats.prompt_tokens, "the first request evaluates everything");
@@ -124,7 +117,7 @@ async fn a_keystroke_evaluates_only_the_new_tokens_and_typing_through_asks_nothi
     // One character that the suggestion does not start with.
     let typed = if first.text.starts_with(',') { ';' } else { ',' };
     text.push(typed);
-    let second = complete(&completer, &assistant, &cs, &text, text.chars().count()).await.expect("the model ran");
+    let second = complete_in(A, &completer, &assistant, &cs, &text, text.chars().count()).await.expect("the model ran");
     let stats = second.stats.clone().expect("the model ran");
     // The prompt grew by one character: all but its last token or two come
     // from the cache.
@@ -132,7 +125,7 @@ async fn a_keystroke_evaluates_only_the_new_tokens_and_typing_through_asks_nothi
     assert_eq!(stats.cached_tokens + stats.evaluated_tokens, stats.prompt_tokens);
 
     // Asking again at the same place answers from memory.
-    let again = complete(&completer, &assistant, &cs, &text, text.chars().count()).await.expect("an answer");
+    let again = complete_in(A, &completer, &assistant, &cs, &text, text.chars().count()).await.expect("an answer");
     assert!(again.from_cache && again.stats.is_none(), "{again:?}");
     assert_eq!(again.text, second.text);
     // So does typing the start of the suggestion.
@@ -141,13 +134,13 @@ async fn a_keystroke_evaluates_only_the_new_tokens_and_typing_through_asks_nothi
     let rest: String = chars.collect();
     if !rest.trim().is_empty() {
         text.push(next);
-        let through = complete(&completer, &assistant, &cs, &text, text.chars().count()).await.expect("the rest");
+        let through = complete_in(A, &completer, &assistant, &cs, &text, text.chars().count()).await.expect("the rest");
         assert!(through.from_cache && through.stats.is_none(), "{through:?}");
         assert_eq!(through.text, rest);
     }
     // Anything else asks the model.
     text.push('#');
-    let other = complete(&completer, &assistant, &cs, &text, text.chars().count()).await.expect("the model ran");
+    let other = complete_in(A, &completer, &assistant, &cs, &text, text.chars().count()).await.expect("the model ran");
     assert!(!other.from_cache && other.stats.is_some());
 }
 
@@ -164,11 +157,11 @@ async fn with_a_fim_format_a_keystroke_evaluates_the_new_tokens_and_the_suffix()
     let after = "\n\nprint(sum(numbers))\n";
     let text = format!("{body}{after}");
     let cursor = body.chars().count();
-    let first = complete(&completer, &assistant, &cs, &text, cursor).await.expect("the model ran");
+    let first = complete_in(A, &completer, &assistant, &cs, &text, cursor).await.expect("the model ran");
     let stats = first.stats.expect("the model ran");
     assert_eq!(stats.evaluated_tokens, stats.prompt_tokens);
     let text = format!("{body},{after}");
-    let second = complete(&completer, &assistant, &cs, &text, cursor + 1).await.expect("the model ran");
+    let second = complete_in(A, &completer, &assistant, &cs, &text, cursor + 1).await.expect("the model ran");
     let stats = second.stats.expect("the model ran");
     assert!(stats.prompt_tokens > 700, "{stats:?}");
     // PSM order: the tokens after the edit are the new one, the suffix and

@@ -125,7 +125,12 @@ impl Completer {
     /// True the first time a problem is seen: tell the user once, not on
     /// every keystroke.
     pub fn first_time(&self, problem: &str) -> bool {
-        self.told.lock().unwrap_or_else(|e| e.into_inner()).insert(problem.to_owned())
+        let mut told = self.told.lock().unwrap_or_else(|e| e.into_inner());
+        // Bounded: after this many different problems, start over.
+        if told.len() >= 64 {
+            told.clear();
+        }
+        told.insert(problem.to_owned())
     }
 
     /// Forget a document (closed).
