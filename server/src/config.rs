@@ -109,6 +109,8 @@ pub struct Settings {
     /// The team hub: `codegenie hub` serves with these, and a client with
     /// `hub.url` sends its account, history and model work there.
     pub hub: HubSettings,
+    /// Inline completion (`textDocument/inlineCompletion`).
+    pub completion: CompletionSettings,
     /// User-defined models and overrides of built-in ones, by model id.
     pub models: BTreeMap<String, ModelEntry>,
 }
@@ -126,6 +128,7 @@ impl Default for Settings {
             accounts: AccountSettings::default(),
             local: LocalSettings::default(),
             hub: HubSettings::default(),
+            completion: CompletionSettings::default(),
             models: BTreeMap::new(),
         }
     }
@@ -211,6 +214,45 @@ impl Default for HubSettings {
     }
 }
 
+/// Inline completion as the user types. Any of it may come from the
+/// editor; sizes and budgets are clamped to [`CompletionSettings::clamped`].
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct CompletionSettings {
+    /// On or off; unset: on when the completion model runs locally, off for
+    /// hosted models (each keystroke would be a paid call).
+    pub enabled: Option<bool>,
+    /// The model that completes; unset: the default model.
+    pub model: Option<String>,
+    /// Language ids (`markdown`, `plaintext`, …) never completed.
+    pub deny_languages: Vec<String>,
+    /// Characters of text before the cursor sent to the model.
+    pub max_prefix_chars: u32,
+    /// Characters of text after the cursor sent to the model (FIM models).
+    pub max_suffix_chars: u32,
+    /// Tokens one suggestion may have.
+    pub max_tokens: u32,
+    /// Lines one suggestion may have.
+    pub max_lines: u32,
+    /// Model calls allowed per minute; requests beyond get no suggestion.
+    pub max_per_minute: u32,
+}
+
+impl Default for CompletionSettings {
+    fn default() -> Self {
+        Self {
+            enabled: None,
+            model: None,
+            deny_languages: vec!["markdown".to_owned(), "plaintext".to_owned(), "git-commit".to_owned()],
+            max_prefix_chars: 4000,
+            max_suffix_chars: 1000,
+            max_tokens: 64,
+            max_lines: 12,
+            max_per_minute: 120,
+        }
+    }
+}
+
 /// The built-in address `codegenie hub` listens on.
 pub const DEFAULT_HUB_LISTEN: &str = "127.0.0.1:8787";
 
@@ -241,6 +283,28 @@ impl Default for HubLimits {
             generate_per_user: 60,
             generate_per_ip: 600,
         }
+    }
+}
+
+impl CompletionSettings {
+    /// The settings with every size and budget within sane bounds (the
+    /// editor's values are not trusted).
+    pub fn clamped(&self) -> Self {
+        Self {
+            enabled: self.enabled,
+            model: self.model.clone().filter(|m| !m.trim().is_empty()),
+            deny_languages: self.deny_languages.iter().map(|l| l.trim().to_ascii_lowercase()).take(256).collect(),
+            max_prefix_chars: self.max_prefix_chars.clamp(64, 32_000),
+            max_suffix_chars: self.max_suffix_chars.min(16_000),
+            max_tokens: self.max_tokens.clamp(1, 512),
+            max_lines: self.max_lines.clamp(1, 200),
+            max_per_minute: self.max_per_minute.clamp(1, 6_000),
+        }
+    }
+
+    /// Whether a language is on the deny list.
+    pub fn denies(&self, language_id: &str) -> bool {
+        self.deny_languages.iter().any(|l| l.trim().eq_ignore_ascii_case(language_id.trim()))
     }
 }
 
@@ -377,6 +441,11 @@ pub struct ModelEntry {
     pub sha256: Option<String>,
     /// Local engine: a GGUF file on disk (nothing is downloaded).
     pub path: Option<PathBuf>,
+    /// Inline completion: the fill-in-the-middle format (`{prefix}`,
+    /// `{suffix}`); an empty string turns FIM off for the model.
+    pub fim_template: Option<String>,
+    /// Inline completion: stop sequences besides `stop`.
+    pub fim_stop: Option<Vec<String>>,
     /// Whether `url` came from the editor's settings, which may be a cloned
     /// repository's: such a URL gets only this model's own `token`, never
     /// the Hugging Face token.
@@ -958,6 +1027,24 @@ mod tests {
         let s = Settings::default();
         assert_eq!(s.data_dir_with(env(&[("XDG_DATA_HOME", "/x")])), PathBuf::from("/x/codegenie"));
         assert_eq!(s.data_dir_with(env(&[("HOME", "/h")])), PathBuf::from("/h/.local/share/codegenie"));
+    }
+
+    #[test]
+    fn completion_settings_from_the_editor_are_clamped() {
+        let mut layers = Layers::default();
+        layers.push_editor(&serde_json::json!({"completion": {
+            "enabled": true, "max_prefix_chars": 100_000_000u64, "max_tokens": 0, "max_per_minute": 1_000_000,
+            "deny_languages": [" Markdown "]
+        }}));
+        let loaded = layers.load();
+        assert!(loaded.problems.is_empty(), "{:?}", loaded.problems);
+        let c = loaded.settings.completion.clamped();
+        assert_eq!(c.enabled, Some(true));
+        assert_eq!((c.max_prefix_chars, c.max_tokens, c.max_per_minute), (32_000, 1, 6_000));
+        assert!(c.denies("markdown") && !c.denies("python"));
+        let c = CompletionSettings::default();
+        assert_eq!(c.enabled, None, "unset: decided by where the model runs");
+        assert!(c.denies("plaintext"));
     }
 
     fn tempdir() -> tempfile::TempDir {

@@ -5,6 +5,7 @@ pub mod accounts;
 pub mod app;
 pub mod assist;
 pub mod cli;
+pub mod completion;
 pub mod config;
 pub mod documents;
 pub mod hub;

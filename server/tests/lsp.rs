@@ -72,7 +72,8 @@ async fn initialize_advertises_the_capabilities() {
                     "codeActionKinds": ["refactor.codegenie", "refactor.codegenie.generate", "refactor.codegenie.explain"],
                     "resolveProvider": false
                 },
-                "executeCommandProvider": {"commands": COMMANDS, "workDoneProgress": true}
+                "executeCommandProvider": {"commands": COMMANDS, "workDoneProgress": true},
+                "inlineCompletionProvider": true
             },
             "serverInfo": {"name": "codegenie", "version": env!("CARGO_PKG_VERSION")}
         })

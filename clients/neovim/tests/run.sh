@@ -86,7 +86,7 @@ if luacheck --formatter plain --codes .; then passed=$((passed + 1)); else faile
 # Hugging Face or Neovim configuration leaks in.
 for var in $(compgen -e); do
   case $var in
-    CODEGENIE_TOOLS | CODEGENIE_BIN | CODEGENIE_NVIM) ;;
+    CODEGENIE_TOOLS | CODEGENIE_BIN | CODEGENIE_NVIM | CODEGENIE_TEST_GGUF) ;;
     CODEGENIE_* | HF_* | HUGGING_FACE_* | NVIM* | VIM | VIMRUNTIME | MYVIMRC) unset "$var" ;;
   esac
 done

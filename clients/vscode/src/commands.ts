@@ -19,6 +19,7 @@ export const CLIENT_COMMANDS = {
   restartServer: "codegenie.restartServer",
   showOutput: "codegenie.showOutput",
   statusBarClick: "codegenie.statusBarClick",
+  toggleInlineCompletion: "codegenie.toggleInlineCompletion",
 } as const;
 
 export type ClientCommand = keyof typeof CLIENT_COMMANDS;

@@ -6,6 +6,7 @@ import * as vscode from "vscode";
 import { Accounts } from "./accounts";
 import { cancel, explain, explanationView, generate } from "./assist";
 import { CLIENT_COMMANDS, type ClientCommand } from "./commands";
+import { CompletionToggle } from "./completionToggle";
 import { HistoryView } from "./historyView";
 import { selectModel } from "./models";
 import { Server } from "./server";
@@ -29,7 +30,8 @@ export function activate(context: vscode.ExtensionContext): CodeGenieApi {
   const refresh = (): void => void status.refresh();
   const accounts = new Accounts(server, docs, refresh);
   const history = new HistoryView(server);
-  context.subscriptions.push(output, server, docs, status);
+  const completion = new CompletionToggle();
+  context.subscriptions.push(output, server, docs, status, completion);
 
   const handlers: Record<ClientCommand, () => Promise<unknown>> = {
     signUp: () => accounts.signUp(),
@@ -63,6 +65,7 @@ export function activate(context: vscode.ExtensionContext): CodeGenieApi {
     },
     showOutput: async () => output.show(true),
     statusBarClick: () => status.click(),
+    toggleInlineCompletion: () => completion.toggle(),
   };
   for (const [name, run] of Object.entries(handlers)) {
     context.subscriptions.push(vscode.commands.registerCommand(CLIENT_COMMANDS[name as ClientCommand], guarded(run)));

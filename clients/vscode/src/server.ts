@@ -72,6 +72,9 @@ export class Server implements vscode.Disposable {
       model: c.get<string>("model"),
       models: c.get<ModelEndpoints>("models"),
       logLevel: c.get<string>("log.level"),
+      completionEnabled: c.get<boolean | null>("completion.enabled"),
+      completionModel: c.get<string>("completion.model"),
+      completionDenyLanguages: c.get<string[] | null>("completion.denyLanguages"),
     });
   }
 
@@ -135,10 +138,18 @@ export class Server implements vscode.Disposable {
             return undefined;
           }
         },
+        // Turned off by the user: no request per keystroke at all.
+        provideInlineCompletionItems: (document, position, context, token, next) =>
+          vscode.workspace.getConfiguration("codegenie").get<boolean | null>("completion.enabled") === false
+            ? null
+            : next(document, position, context, token),
       },
     };
     const client = new LanguageClient("codegenie", "CodeGenie", serverOptions, clientOptions);
     client.registerFeature(new ProgressNotifications(client));
+    // `textDocument/inlineCompletion` (LSP 3.18), a proposed feature of this
+    // client version: ghost text from the server, accepted with Tab.
+    client.registerProposedFeatures();
     client.onNotification("codegenie/explanation", (params: unknown) => {
       if (isExplanationNotification(params)) this.explanationEmitter.fire(params);
     });

@@ -10,12 +10,24 @@ export interface ExtensionSettings {
   readonly model?: string;
   readonly models?: ModelEndpoints;
   readonly logLevel?: string;
+  /** Inline completion on or off; null or undefined: the server decides. */
+  readonly completionEnabled?: boolean | null;
+  readonly completionModel?: string;
+  readonly completionDenyLanguages?: readonly string[] | null;
+}
+
+/** The server's `completion.*` keys. */
+export interface CompletionSettings {
+  enabled?: boolean;
+  model?: string;
+  deny_languages?: string[];
 }
 
 export interface ServerSettings {
   model?: string;
   models?: ModelEndpoints;
   log?: string;
+  completion?: CompletionSettings;
 }
 
 /** The `codegenie` section sent in `initializationOptions` and `didChangeConfiguration`. */
@@ -26,6 +38,14 @@ export function serverSettings(s: ExtensionSettings): ServerSettings {
   if (s.models && Object.keys(s.models).length > 0) out.models = s.models;
   const log = s.logLevel?.trim();
   if (log) out.log = log;
+  const completion: CompletionSettings = {};
+  if (typeof s.completionEnabled === "boolean") completion.enabled = s.completionEnabled;
+  const completionModel = s.completionModel?.trim();
+  if (completionModel) completion.model = completionModel;
+  if (Array.isArray(s.completionDenyLanguages)) {
+    completion.deny_languages = s.completionDenyLanguages.filter((l) => typeof l === "string" && l.trim() !== "").map((l) => l.trim());
+  }
+  if (Object.keys(completion).length > 0) out.completion = completion;
   return out;
 }
 
@@ -54,4 +74,4 @@ export function initializationOptions(settings: ServerSettings): { codegenie: Se
 /** Settings whose change needs a new server process rather than a notification. */
 export const RESTART_KEYS = ["codegenie.server.path"] as const;
 /** Settings the server receives through `workspace/didChangeConfiguration`. */
-export const SERVER_KEYS = ["codegenie.model", "codegenie.models", "codegenie.log.level"] as const;
+export const SERVER_KEYS = ["codegenie.model", "codegenie.models", "codegenie.log.level", "codegenie.completion"] as const;

@@ -47,3 +47,22 @@ export function statusView(state: ServerState, status: ServerStatus): StatusView
     warning: false,
   };
 }
+
+/** The item's text and tooltip for a value of `codegenie.completion.enabled`. */
+export function completionView(enabled: boolean | null | undefined): { text: string; tooltip: string } {
+  if (enabled === false) {
+    return { text: "$(circle-slash) Completion", tooltip: "CodeGenie inline completion is off. Click to turn it on." };
+  }
+  if (enabled === true) {
+    return { text: "$(sparkle) Completion", tooltip: "CodeGenie inline completion is on: suggestions as you type, Tab accepts. Click to turn it off." };
+  }
+  return {
+    text: "$(sparkle) Completion",
+    tooltip: "CodeGenie inline completion: on for local models, off for hosted ones (the server's default). Click to turn it off.",
+  };
+}
+
+/** The value a click sets: off when on (or left to the server), else on. */
+export function toggled(enabled: boolean | null | undefined): boolean {
+  return enabled === false;
+}

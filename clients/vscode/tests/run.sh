@@ -127,6 +127,7 @@ mkdir -p "$work"/{user-data/User,extensions,xdg/config,xdg/data,xdg/cache,xdg/st
 printf '# print the numbers from 1 to 10\n' >"$work/workspace/hello.py"
 printf '# count down from 10 to 1\n' >"$work/workspace/countdown.py"
 printf 'def countdown():\n    # count down from ten\n    print("lift-off")\n' >"$work/workspace/liftoff.py"
+printf 'def area(r):\n    return 3.14 * r * r\n\nnumbers = [1, 2, 3, 4, 5, 6, 7, 8, 9\n' >"$work/workspace/numbers.py"
 cat >"$work/user-data/User/settings.json" <<JSON
 {
   "security.workspace.trust.enabled": false,
@@ -187,6 +188,17 @@ if [ -x "$model_server" ]; then
   done >"$work/codegenie.toml"
 fi
 
+# Inline completion runs on a local model: the real SmolLM2 when the suite
+# fetched it (CODEGENIE_TEST_GGUF), as a model that completes from the text
+# before the cursor. Off in the config file, so that no ghost text shows in
+# the other cases; the inline case turns it on with the status bar switch.
+completion=""
+if [ -n "${CODEGENIE_TEST_GGUF:-}" ] && [ -f "$CODEGENIE_TEST_GGUF" ]; then
+  completion=1
+  printf '[completion]\nenabled = false\nmodel = "smol"\nmax_tokens = 16\n[models.smol]\npath = "%s"\nchat = false\n' \
+    "$CODEGENIE_TEST_GGUF" >>"$work/codegenie.toml"
+fi
+
 port=$(free_port)
 step "code-server on 127.0.0.1:$port"
 service_start env "${cs_env[@]}" "$code_server" "${cs_args[@]}" \
@@ -219,6 +231,7 @@ CODEGENIE_E2E_URL="http://127.0.0.1:$port" \
   CODEGENIE_E2E_MODEL_SERVER="$model_server_url" \
   CODEGENIE_E2E_LOGS="$work/user-data/logs" \
   CODEGENIE_E2E_BUNDLED="$platform" \
+  CODEGENIE_E2E_COMPLETION="$completion" \
   node out/e2e/run.js
 set -e
 step "  ($((SECONDS - t))s)"

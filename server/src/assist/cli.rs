@@ -92,7 +92,8 @@ pub fn models(settings: &Settings, json: bool) -> anyhow::Result<()> {
     let rows = model_rows(registry, Some(assistant.downloader()));
     let id_w = rows.iter().map(|r| r.id.chars().count()).max().unwrap_or(0).max(2);
     let name_w = rows.iter().map(|r| r.name.chars().count()).max().unwrap_or(0).max(4);
-    let header = format!("  {:<id_w$} {:<name_w$} {:<18} {:>9}  STATE", "ID", "NAME", "ENGINE", "SIZE");
+    let header =
+        format!("  {:<id_w$} {:<name_w$} {:<18} {:>9}  {:<11} STATE", "ID", "NAME", "ENGINE", "SIZE", "COMPLETION");
     writeln!(out, "{header}")?;
     for row in rows {
         let mark = if row.default { "*" } else { " " };
@@ -108,7 +109,11 @@ pub fn models(settings: &Settings, json: bool) -> anyhow::Result<()> {
             (None, Some(url)) => url.clone(),
             (None, None) => settings.hf.url.clone(),
         };
-        let line = format!("{mark} {:<id_w$} {:<name_w$} {:<18} {size:>9}  {state}", row.id, row.name, engine);
+        let completion = row.completion.as_str();
+        let line = format!(
+            "{mark} {:<id_w$} {:<name_w$} {:<18} {size:>9}  {completion:<11} {state}",
+            row.id, row.name, engine
+        );
         writeln!(out, "{}", line.trim_end())?;
     }
     Ok(())

@@ -114,6 +114,16 @@ impl Assistant {
         &self.client
     }
 
+    /// The engine running local models (inline completion shares it).
+    pub fn engine(&self) -> &LocalEngine {
+        &self.local
+    }
+
+    /// The local engine's settings.
+    pub fn local_settings(&self) -> &crate::config::LocalSettings {
+        &self.settings.local
+    }
+
     /// The request that would be sent for a generation (for `--json`
     /// diagnostics and tests).
     pub fn prepare_generate(&self, req: &GenerateRequest) -> Result<(ModelSpec, Call), ModelError> {
@@ -236,7 +246,7 @@ pub fn hub_settings(settings: &Settings) -> HubSettings {
 }
 
 /// `~/x` → `$HOME/x`; other paths as they are.
-fn expand_home(path: &std::path::Path) -> std::path::PathBuf {
+pub fn expand_home(path: &std::path::Path) -> std::path::PathBuf {
     match (path.strip_prefix("~"), std::env::var_os("HOME")) {
         (Ok(rest), Some(home)) => std::path::PathBuf::from(home).join(rest),
         _ => path.to_path_buf(),
@@ -268,6 +278,8 @@ pub struct ModelRow {
     /// so a file not there is missing.
     #[serde(skip)]
     pub given_path: bool,
+    /// Inline completion: `fim`, `prefix-only` or `none`.
+    pub completion: crate::models::CompletionSupport,
 }
 
 /// One row per model, in registry order. Looks at the disk, never the network.
@@ -301,6 +313,7 @@ pub fn model_rows(registry: &Registry, downloader: Option<&Downloader>) -> Vec<M
                 downloaded: local.then_some(on_disk.is_some()),
                 path: on_disk.map(|p| p.display().to_string()),
                 given_path: local && m.path.is_some(),
+                completion: m.completion_support(),
             }
         })
         .collect()

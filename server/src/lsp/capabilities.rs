@@ -38,6 +38,7 @@ pub fn initialize_result(enc: Encoding) -> InitializeResult {
                 commands: COMMANDS.iter().map(|c| (*c).to_owned()).collect(),
                 work_done_progress_options: WorkDoneProgressOptions { work_done_progress: Some(true) },
             }),
+            inline_completion_provider: Some(OneOf::Left(true)),
             ..Default::default()
         },
         server_info: Some(ServerInfo {

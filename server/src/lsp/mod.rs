@@ -14,6 +14,7 @@ pub mod capabilities;
 pub mod code_action;
 pub mod commands;
 pub mod convert;
+pub mod inline;
 pub mod transport;
 pub mod work;
 
@@ -66,6 +67,8 @@ pub struct Server {
     /// The account service, opened on first use with the settings then in
     /// force (a change of store or mail settings needs a restart).
     accounts: tokio::sync::OnceCell<Service>,
+    /// Inline completion: windows, typed-through suggestions, the budget.
+    completer: Arc<crate::completion::Completer>,
 }
 
 impl Server {
@@ -82,6 +85,7 @@ impl Server {
             features: OnceLock::new(),
             shut_down,
             accounts: tokio::sync::OnceCell::new(),
+            completer: Arc::default(),
         }
     }
 
@@ -229,6 +233,7 @@ impl LanguageServer for Server {
 
     async fn did_close(&self, params: DidCloseTextDocumentParams) {
         self.docs.close(params.text_document.uri.as_str());
+        self.completer.forget(params.text_document.uri.as_str());
     }
 
     async fn did_change_configuration(&self, params: DidChangeConfigurationParams) {
@@ -270,6 +275,7 @@ pub const CONCURRENCY: usize = 64;
 pub fn service(base: Layers, shut_down: Arc<AtomicBool>) -> (LspService<Server>, tower_lsp_server::ClientSocket) {
     LspService::build(|client| Server::new(client, base, shut_down))
         .custom_method("window/workDoneProgress/cancel", Server::cancel_progress)
+        .custom_method(inline::METHOD, Server::inline_completion)
         .finish()
 }
 

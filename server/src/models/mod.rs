@@ -144,6 +144,35 @@ pub struct ModelSpec {
     /// switched to a hosted API without naming one.
     #[serde(default)]
     pub hosted_repo: Option<String>,
+    /// Inline completion: the fill-in-the-middle format, `{prefix}` and
+    /// `{suffix}` between the model's FIM tokens.
+    #[serde(default)]
+    pub fim_template: Option<String>,
+    /// Inline completion: stop sequences besides `stop`.
+    #[serde(default)]
+    pub fim_stop: Vec<String>,
+}
+
+/// How a model completes code as the user types.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CompletionSupport {
+    /// Fill-in-the-middle: the text before and after the cursor.
+    Fim,
+    /// A base model continuing the text before the cursor.
+    PrefixOnly,
+    /// An instruct model without FIM tokens: no inline completion.
+    None,
+}
+
+impl CompletionSupport {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CompletionSupport::Fim => "fim",
+            CompletionSupport::PrefixOnly => "prefix-only",
+            CompletionSupport::None => "none",
+        }
+    }
 }
 
 fn yes() -> bool {
@@ -207,6 +236,58 @@ impl ModelSpec {
         }
     }
 
+    /// Whether and how the model completes code inline.
+    pub fn completion_support(&self) -> CompletionSupport {
+        match &self.fim_template {
+            Some(t) if t.contains("{prefix}") && t.contains("{suffix}") => CompletionSupport::Fim,
+            _ if !self.chat => CompletionSupport::PrefixOnly,
+            _ => CompletionSupport::None,
+        }
+    }
+
+    /// The inline-completion prompt as pieces (text, whether the model's
+    /// special tokens are read in it): the FIM format's own text is, the
+    /// user's prefix and suffix never are. `None` when the model has no
+    /// inline completion.
+    pub fn completion_pieces(&self, prefix: &str, suffix: &str) -> Option<Vec<(String, bool)>> {
+        match self.completion_support() {
+            CompletionSupport::None => None,
+            CompletionSupport::PrefixOnly => Some(vec![(prefix.to_owned(), false)]),
+            CompletionSupport::Fim => {
+                let template = self.fim_template.as_deref().unwrap_or_default();
+                let mut pieces = Vec::new();
+                let mut rest = template;
+                while !rest.is_empty() {
+                    let next = [("{prefix}", prefix), ("{suffix}", suffix)]
+                        .into_iter()
+                        .filter_map(|(field, text)| rest.find(field).map(|at| (at, field, text)))
+                        .min_by_key(|(at, _, _)| *at);
+                    let Some((at, field, text)) = next else {
+                        pieces.push((rest.to_owned(), true));
+                        break;
+                    };
+                    if at > 0 {
+                        pieces.push((rest[..at].to_owned(), true));
+                    }
+                    pieces.push((text.to_owned(), false));
+                    rest = &rest[at + field.len()..];
+                }
+                Some(pieces)
+            }
+        }
+    }
+
+    /// Stop sequences for inline completion.
+    pub fn completion_stops(&self) -> Vec<String> {
+        let mut stops = self.fim_stop.clone();
+        if self.completion_support() != CompletionSupport::Fim {
+            stops.extend(self.stop.iter().cloned());
+        }
+        let mut seen = std::collections::HashSet::new();
+        stops.retain(|s| !s.is_empty() && seen.insert(s.clone()));
+        stops
+    }
+
     /// The model's GGUF file in a Hugging Face repository, when it has one.
     pub fn model_file(&self) -> Option<download::ModelFile> {
         let file = self.file.as_deref()?;
@@ -242,6 +323,12 @@ impl ModelSpec {
             (&mut self.explain_template, &entry.explain_template),
             (&mut self.raw_format, &entry.raw_format),
         ];
+        if let Some(template) = &entry.fim_template {
+            self.fim_template = Some(template.clone()).filter(|t| !t.trim().is_empty());
+        }
+        if let Some(stop) = &entry.fim_stop {
+            self.fim_stop.clone_from(stop);
+        }
         for (slot, value) in strings {
             if let Some(v) = value {
                 slot.clone_from(v);
@@ -312,6 +399,8 @@ impl ModelSpec {
             path: None,
             size: None,
             hosted_repo: None,
+            fim_template: None,
+            fim_stop: Vec::new(),
         }
     }
 }
@@ -584,6 +673,78 @@ mod tests {
                 after: "<|end|><|assistant|>".into()
             }
         );
+    }
+
+    /// The FIM prompt as one string, checking that the user's text is never
+    /// read for special tokens.
+    fn fim(spec: &ModelSpec, prefix: &str, suffix: &str) -> String {
+        let pieces = spec.completion_pieces(prefix, suffix).expect("inline completion");
+        for (text, special) in &pieces {
+            if text == prefix || text == suffix {
+                assert!(!special, "{}: the user's text is its own piece", spec.id);
+            }
+        }
+        pieces.iter().map(|(t, _)| t.as_str()).collect()
+    }
+
+    #[test]
+    fn each_builtin_renders_its_fim_format() {
+        let (reg, _) = Registry::from_settings(&Settings::default());
+        let (p, s) = ("def add(a, b):\n    ", "\n\nprint(add(1, 2))\n");
+        let get = |id: &str| reg.get(id).unwrap();
+        // deepseek-ai/deepseek-coder: prefix, hole, end.
+        assert_eq!(fim(get("deepseek-coder"), p, s), format!("<｜fim▁begin｜>{p}<｜fim▁hole｜>{s}<｜fim▁end｜>"));
+        // google/codegemma: `<|fim_prefix|>`, `<|fim_suffix|>`, `<|fim_middle|>`.
+        assert_eq!(fim(get("gemma"), p, s), format!("<|fim_prefix|>{p}<|fim_suffix|>{s}<|fim_middle|>"));
+        // StarCoder-style tokens for stable-code and replit-code.
+        for id in ["stable-code", "replit-code"] {
+            assert_eq!(fim(get(id), p, s), format!("<fim_prefix>{p}<fim_suffix>{s}<fim_middle>"), "{id}");
+        }
+        // Phi-2 is a base model without FIM tokens: it continues the prefix.
+        assert_eq!(get("phi-2").completion_support(), CompletionSupport::PrefixOnly);
+        assert_eq!(get("phi-2").completion_pieces(p, s), Some(vec![(p.to_owned(), false)]));
+        // A hosted instruct model without a FIM format completes nothing.
+        assert_eq!(get("qwen-coder").completion_support(), CompletionSupport::None);
+        assert_eq!(get("qwen-coder").completion_pieces(p, s), None);
+        for id in ["deepseek-coder", "gemma", "stable-code", "replit-code"] {
+            let m = get(id);
+            assert_eq!(m.completion_support(), CompletionSupport::Fim, "{id}");
+            let stops = m.completion_stops();
+            assert!(!stops.is_empty() && !stops.iter().any(|s| s.contains("Instruction")), "{id}: {stops:?}");
+        }
+        // Braces in the user's text are never expanded.
+        assert_eq!(
+            fim(get("stable-code"), "{suffix}", "{prefix}"),
+            "<fim_prefix>{suffix}<fim_suffix>{prefix}<fim_middle>"
+        );
+    }
+
+    #[test]
+    fn users_give_or_remove_a_fim_format() {
+        let mut s = Settings::default();
+        s.models.insert(
+            "spm".into(),
+            ModelEntry {
+                path: Some("/m/a.gguf".into()),
+                fim_template: Some("<SUF>{suffix}<PRE>{prefix}<MID>".into()),
+                ..Default::default()
+            },
+        );
+        s.models
+            .insert("deepseek-coder".into(), ModelEntry { fim_template: Some(String::new()), ..Default::default() });
+        let (reg, problems) = Registry::from_settings(&s);
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(
+            reg.get("spm").unwrap().completion_pieces("a", "b").unwrap(),
+            vec![
+                ("<SUF>".to_owned(), true),
+                ("b".to_owned(), false),
+                ("<PRE>".to_owned(), true),
+                ("a".to_owned(), false),
+                ("<MID>".to_owned(), true)
+            ]
+        );
+        assert_eq!(reg.get("deepseek-coder").unwrap().completion_support(), CompletionSupport::None);
     }
 
     #[test]

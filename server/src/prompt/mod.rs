@@ -207,6 +207,71 @@ pub fn find_again(rope: &Rope, language_id: &str, target: Target, text: &str) ->
     best.map(|(_, p)| p)
 }
 
+/// What the text at a cursor is part of.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Inside {
+    Code,
+    Comment,
+    String,
+}
+
+/// Whether the cursor at byte `col` of `line` is in code, a comment or a
+/// string literal, lexing from the nearest checkpoint of `cache` (which
+/// must belong to this version of this document) and adding the ones it
+/// passes.
+pub fn inside_at(rope: &Rope, language_id: &str, line: usize, col: usize, cache: Option<&LexCache>) -> Inside {
+    if line >= rope.len_lines() {
+        return Inside::Code;
+    }
+    let mut lexer = Lexer::new(syntax::for_language(language_id));
+    let known = cache.map(|c| c.lock().len()).unwrap_or(0);
+    let checkpoint = (line / CHECKPOINT_EVERY).min(known.saturating_sub(1));
+    let mut from = 0;
+    if let Some(c) = cache.filter(|_| checkpoint > 0) {
+        from = checkpoint * CHECKPOINT_EVERY;
+        lexer.state = match c.lock()[checkpoint] {
+            State::InBlock { block, depth, .. } => State::InBlock { block, depth, id: lexer.new_comment(Kind::Block) },
+            other => other,
+        };
+    }
+    let mut found = Vec::new();
+    let mut next = if cache.is_some() { known } else { usize::MAX };
+    for (n, slice) in rope.lines_at(from).enumerate().map(|(i, s)| (i + from, s)).take(line - from) {
+        if n % CHECKPOINT_EVERY == 0 && n / CHECKPOINT_EVERY == next {
+            found.push(lexer.state);
+            next += 1;
+        }
+        let text: std::borrow::Cow<str> = slice.into();
+        // As `lex` does (the checkpoints are shared): a shebang line is lexed too.
+        lexer.line(text.trim_end_matches(['\n', '\r']));
+    }
+    if line.is_multiple_of(CHECKPOINT_EVERY) && line / CHECKPOINT_EVERY == next {
+        found.push(lexer.state);
+        next += 1;
+    }
+    if let Some(cache) = cache.filter(|_| !found.is_empty()) {
+        let mut states = cache.lock();
+        if states.len() + found.len() == next {
+            states.extend(found);
+        }
+    }
+    let text = line_text(rope, line);
+    let mut col = col.min(text.len());
+    while !text.is_char_boundary(col) {
+        col -= 1;
+    }
+    if line == 0 && text.starts_with("#!") {
+        return Inside::Comment;
+    }
+    let info = lexer.scan(&text[..col]);
+    match lexer.state {
+        State::InBlock { .. } => Inside::Comment,
+        State::InString { .. } => Inside::String,
+        State::Code if info.pieces.iter().any(|(id, _)| lexer.kinds[*id] == Kind::Line) => Inside::Comment,
+        State::Code => Inside::Code,
+    }
+}
+
 /// The lines the lexer saw (from line `offset` on) and the kind of every
 /// comment it met.
 struct Lexed {
@@ -401,10 +466,22 @@ impl Lexer {
     }
 
     /// Lex one line (without its line break), carrying state across lines.
+    fn line(&mut self, line: &str) -> LineInfo {
+        let info = self.scan(line);
+        if let State::InString { string } = self.state
+            && !string.multiline
+        {
+            self.state = State::Code;
+        }
+        info
+    }
+
+    /// Lex text up to a point of a line: a string that ends with the line
+    /// is still open.
     /// Works on bytes: every marker is ASCII, and ASCII bytes never occur
     /// inside a multi-byte UTF-8 character, so byte offsets found here are
     /// always character boundaries.
-    fn line(&mut self, line: &str) -> LineInfo {
+    fn scan(&mut self, line: &str) -> LineInfo {
         let bytes = line.as_bytes();
         let mut info = LineInfo::default();
         let mut i = 0;
@@ -484,10 +561,8 @@ impl Lexer {
                 }
             }
         }
-        match self.state {
-            State::InBlock { id, .. } => info.pieces.push((id, line[block_from.min(line.len())..].to_owned())),
-            State::InString { string } if !string.multiline => self.state = State::Code,
-            _ => {}
+        if let State::InBlock { id, .. } = self.state {
+            info.pieces.push((id, line[block_from.min(line.len())..].to_owned()));
         }
         info
     }

@@ -433,3 +433,48 @@ fn a_code_action_at_the_end_of_a_long_file_lexes_from_a_checkpoint() {
     assert_eq!((found.first_line, found.last_line), (50_000, 100_002));
     assert_eq!(Some(found), find(&edited.rope, "python", Target::Cursor(100_001)));
 }
+
+/// `inside_at` on a fixture whose `|` marks the cursor.
+fn inside(lang: &str, src: &str) -> Inside {
+    let at = src.find('|').expect("a cursor marker");
+    let text = src.replacen('|', "", 1);
+    let rope = Rope::from_str(&text);
+    let line = text[..at].matches('\n').count();
+    let col = at - text[..at].rfind('\n').map_or(0, |i| i + 1);
+    let plain = inside_at(&rope, lang, line, col, None);
+    let cache = LexCache::default();
+    assert_eq!(inside_at(&rope, lang, line, col, Some(&cache)), plain, "the cache changes nothing");
+    assert_eq!(inside_at(&rope, lang, line, col, Some(&cache)), plain, "nor does a filled one");
+    plain
+}
+
+#[test]
+fn cursor_in_code_comment_or_string() {
+    assert_eq!(inside("python", "def f(x):\n    return x|\n"), Inside::Code);
+    assert_eq!(inside("python", "x = 1  # a note|\n"), Inside::Comment);
+    assert_eq!(inside("python", "x = \"abc|\"\n"), Inside::String);
+    assert_eq!(inside("python", "x = \"abc\"|\n"), Inside::Code);
+    assert_eq!(inside("python", "x = '#'|\n"), Inside::Code);
+    assert_eq!(inside("python", "def f():\n    \"\"\"Doc\n    more|\n    \"\"\"\n"), Inside::Comment);
+    assert_eq!(inside("python", "s = f(\"\"\"\nline|\n\"\"\")\n"), Inside::String);
+    assert_eq!(inside("rust", "/* a\n b| */ fn f() {}\n"), Inside::Comment);
+    assert_eq!(inside("rust", "/* a\n b */ fn f() {|}\n"), Inside::Code);
+    assert_eq!(inside("rust", "let s = \"é|\";\n"), Inside::String);
+    assert_eq!(inside("javascript", "const t = `a\n${b}|`;\n"), Inside::String);
+}
+
+#[test]
+fn cursor_context_far_down_uses_checkpoints() {
+    let mut text = String::from("/*\n");
+    for i in 0..(CHECKPOINT_EVERY * 3) {
+        text.push_str(&format!("line {i}\n"));
+    }
+    text.push_str("*/\nint x = 1;\n");
+    let rope = Rope::from_str(&text);
+    let cache = LexCache::default();
+    let last = rope.len_lines() - 2;
+    assert_eq!(inside_at(&rope, "c", last, 5, Some(&cache)), Inside::Code);
+    assert!(cache.len() >= 3, "checkpoints were kept: {}", cache.len());
+    assert_eq!(inside_at(&rope, "c", last - 2, 2, Some(&cache)), Inside::Comment, "inside the long block");
+    assert_eq!(inside_at(&rope, "c", last, 5, Some(&cache)), Inside::Code);
+}

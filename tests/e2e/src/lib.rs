@@ -180,6 +180,12 @@ impl LspClient {
     /// Send a request and wait for the whole response message.
     pub async fn request_raw(&self, method: &str, params: Value) -> Value {
         let id = self.next_id.fetch_add(1, Ordering::SeqCst);
+        self.request_with_id(id, method, params).await
+    }
+
+    /// Send a request with the given id (for `$/cancelRequest`) and wait
+    /// for the whole response message.
+    pub async fn request_with_id(&self, id: i64, method: &str, params: Value) -> Value {
         let (tx, rx) = oneshot::channel();
         self.pending.lock().unwrap().insert(id, tx);
         self.send(&json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params})).await;

@@ -262,10 +262,14 @@ fn models_lists_the_builtin_models() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     let lines: Vec<&str> = stdout.lines().collect();
     assert_eq!(lines.len(), 7, "a header and six models:\n{stdout}");
-    assert!(lines[0].split_whitespace().eq(["ID", "NAME", "ENGINE", "SIZE", "STATE"]), "{stdout}");
+    assert!(lines[0].split_whitespace().eq(["ID", "NAME", "ENGINE", "SIZE", "COMPLETION", "STATE"]), "{stdout}");
     assert!(lines[3].starts_with("* gemma"), "{stdout}");
     assert!(lines[1].starts_with("  deepseek-coder"), "{stdout}");
     assert!(lines[1].contains("local (llama.cpp)") && lines[1].contains("874 MB"), "{stdout}");
     assert!(lines[1].contains("not downloaded (`codegenie models pull deepseek-coder`)"), "{stdout}");
     assert!(lines[6].starts_with("  qwen-coder") && lines[6].contains("hosted: hf-router"), "{stdout}");
+    // Inline completion: fill-in-the-middle, from the prefix alone, or none.
+    for (line, completion) in lines[1..].iter().zip(["fim", "prefix-only", "fim", "fim", "fim", "none"]) {
+        assert!(line.contains(&format!("  {completion} ")), "{completion}: {stdout}");
+    }
 }

@@ -19,6 +19,7 @@
 ---@field explain? codegenie.ExplainOptions
 ---@field history? codegenie.HistoryOptions
 ---@field autostart? boolean Start the server on FileType (default true).
+---@field completion? boolean|codegenie.CompletionOptions Inline suggestions as you type (Neovim 0.12+; default false).
 
 local M = {}
 
@@ -32,6 +33,7 @@ M.defaults = {
   explain = { layout = "float", width = 0.8, height = 0.7, border = "rounded", split = "botright vsplit" },
   history = { limit = 50 },
   autostart = true,
+  completion = false,
 }
 
 --- Default keymaps, used when `keymaps = true`; a table overrides single keys
@@ -67,6 +69,9 @@ function M.set(opts)
   end
   if opts.keymaps ~= nil and type(opts.keymaps) ~= "boolean" and type(opts.keymaps) ~= "table" then
     error("codegenie.setup: `keymaps` must be a boolean or a table", 3)
+  end
+  if opts.completion ~= nil and type(opts.completion) ~= "boolean" and type(opts.completion) ~= "table" then
+    error("codegenie.setup: `completion` must be a boolean or a table", 3)
   end
   M.options = vim.tbl_deep_extend("force", vim.deepcopy(M.defaults), opts)
   -- Lists replace, they do not merge element-wise.

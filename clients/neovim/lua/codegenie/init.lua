@@ -1,7 +1,7 @@
 --- CodeGenie for Neovim: a thin client of the `codegenie` language server.
 ---
 --- ```lua
---- require("codegenie").setup({ settings = { model = "phi-2" }, keymaps = true })
+--- require("codegenie").setup({ settings = { model = "phi-2" }, keymaps = true, completion = true })
 --- ```
 local config = require("codegenie.config")
 
@@ -70,6 +70,17 @@ function M.setup(opts)
   end
   configured = true
   lsp.enable()
+  require("codegenie.completion").setup(config.options.completion)
+end
+
+--- Turn inline suggestions on or off (Neovim 0.12+), or toggle them.
+---@param enable? boolean
+function M.completion(enable)
+  local completion = require("codegenie.completion")
+  if enable == nil then
+    enable = not completion.is_enabled()
+  end
+  completion.enable(enable)
 end
 
 --- The current options.

@@ -1,7 +1,7 @@
 import { strict as assert } from "node:assert";
 import { describe, it } from "node:test";
 import { initializationOptions, serverEnv, serverSettings } from "../../src/settings";
-import { statusView } from "../../src/status";
+import { completionView, statusView, toggled } from "../../src/status";
 import { errorMessage, isUnsupported, REQUEST_FAILED } from "../../src/errors";
 
 describe("server settings", () => {
@@ -11,6 +11,23 @@ describe("server settings", () => {
       serverSettings({ model: "phi-2", models: { local: { api: "openai", url: "http://127.0.0.1:11434", repo: "qwen" } }, logLevel: "debug" }),
       { model: "phi-2", models: { local: { api: "openai", url: "http://127.0.0.1:11434", repo: "qwen" } }, log: "debug" },
     );
+  });
+
+  it("sends the completion settings the user set, and nothing when they are unset", () => {
+    assert.deepEqual(serverSettings({ completionEnabled: null, completionModel: " ", completionDenyLanguages: null }), {});
+    assert.deepEqual(serverSettings({ completionEnabled: false, completionModel: "phi-2", completionDenyLanguages: [" markdown ", "", "sql"] }), {
+      completion: { enabled: false, model: "phi-2", deny_languages: ["markdown", "sql"] },
+    });
+    assert.deepEqual(serverSettings({ completionEnabled: true, completionDenyLanguages: [] }), { completion: { enabled: true, deny_languages: [] } });
+  });
+
+  it("the completion switch: a click turns it off unless it is off", () => {
+    assert.equal(toggled(null), false);
+    assert.equal(toggled(undefined), false);
+    assert.equal(toggled(true), false);
+    assert.equal(toggled(false), true);
+    assert.match(completionView(false).text, /circle-slash/);
+    assert.match(completionView(null).tooltip, /local models/);
   });
 
   it("hands the token over in the server's environment, never in settings", () => {

@@ -19,6 +19,8 @@ export interface E2eEnv {
   readonly cancelFile: string;
   /** Another one, the comment on line 2 and indented, for the refused edit. */
   readonly insertAgainFile: string;
+  /** A Python file ending in an open list, when a local model completes inline. */
+  readonly completionFile?: string;
   readonly workspace: string;
   /** Model ids the server lists (`codegenie.models`). */
   readonly models: readonly string[];
@@ -279,6 +281,54 @@ export const cases: Case[] = [
       }
       generated = true;
       await wb.screenshot("generated");
+    },
+  },
+  {
+    name: "the status bar switch turns inline completion on; typing shows ghost text and Tab accepts it",
+    run: async ({ wb, env }) => {
+      if (!env.completionFile) throw new Skip("no local model for inline completion (CODEGENIE_TEST_GGUF is not set)");
+      // Off in this workspace's config file; the switch goes unset → off → on.
+      const item = wb.statusItem("codegenie.codegenie.codegenie.completion", "Completion");
+      await item.waitFor({ state: "visible", timeout: 30_000 });
+      await item.click();
+      await item.locator(".codicon-circle-slash").waitFor({ state: "visible", timeout: 10_000 });
+      await item.click();
+      await item.locator(".codicon-sparkle").waitFor({ state: "visible", timeout: 10_000 });
+      // The setting reaches the server by `workspace/didChangeConfiguration`.
+      await wb.page.waitForTimeout(1_500);
+      const start = readFileSync(path.join(env.workspace, env.completionFile), "utf8");
+      await wb.openFile(env.completionFile);
+      await wb.goToLine(start.trimEnd().split("\n").length);
+      await wb.page.keyboard.press("End");
+      await wb.page.keyboard.type(",");
+      // The ghost text: an inline part on the cursor line and, for more
+      // lines, a view zone below it.
+      const ghost = wb.activeEditor.locator(".ghost-text-decoration, .ghost-text");
+      await ghost.first().waitFor({ state: "visible", timeout: 120_000 });
+      await wb.screenshot("inline-completion");
+      const shown = (await ghost.allTextContents()).join("").replace(/\u00a0/g, " ");
+      assert.ok(shown.trim().length > 0, "the ghost text has text");
+      await wb.page.keyboard.press("Tab");
+      await ghost.first().waitFor({ state: "detached", timeout: 10_000 });
+      // The suggestion is now text of the document, right after the comma
+      // (a plain Tab would have put white space there instead).
+      const squash = (t: string): string => t.replace(/\s+/g, "");
+      const typed = start.trimEnd().split("\n").pop() + ",";
+      const want = squash(typed + shown);
+      const deadline = Date.now() + 10_000;
+      for (;;) {
+        const text = await wb.editorText();
+        if (squash(text).includes(want)) break;
+        if (Date.now() > deadline) assert.fail(`Tab did not insert the suggestion ${JSON.stringify(shown)}; the editor shows:\n${text}`);
+        await wb.page.waitForTimeout(200);
+      }
+      await wb.screenshot("inline-completion-accepted");
+      // Leave the file as it was, and close it, for the cases after this one.
+      await wb.runCommand("View: Revert and Close Editor");
+      await wb.activeGroup.locator(".tabs-container .tab", { hasText: env.completionFile }).waitFor({ state: "detached", timeout: 10_000 });
+      // Off again: no ghost text in the cases that type after this one.
+      await item.click();
+      await item.locator(".codicon-circle-slash").waitFor({ state: "visible", timeout: 10_000 });
     },
   },
   {

@@ -7,7 +7,8 @@
 // CODEGENIE_E2E_SETTINGS (user settings.json), CODEGENIE_E2E_LOGS (code-server's
 // log folder); optional: CODEGENIE_E2E_ANSWER, CODEGENIE_E2E_MODEL_SERVER (the
 // test model server's URL), CODEGENIE_E2E_BUNDLED (the platform whose server
-// the installed .vsix bundles), CODEGENIE_E2E_ONLY (substrings, `A|B`).
+// the installed .vsix bundles), CODEGENIE_E2E_ONLY (substrings, `A|B`),
+// CODEGENIE_E2E_COMPLETION (set when a local model completes inline).
 
 import { writeFileSync } from "node:fs";
 import { cases, Skip, type E2eEnv } from "./cases";
@@ -25,6 +26,7 @@ async function main(): Promise<number> {
     pythonFile: "hello.py",
     cancelFile: "countdown.py",
     insertAgainFile: "liftoff.py",
+    completionFile: process.env.CODEGENIE_E2E_COMPLETION ? "numbers.py" : undefined,
     workspace: need("CODEGENIE_E2E_WORKSPACE"),
     models,
     defaultModel: models[0] ?? "deepseek-coder",

@@ -296,12 +296,21 @@ impl Drop for Context {
 
 impl Context {
     /// A context of `n_ctx` tokens evaluated `n_batch` at a time on
-    /// `threads` CPU threads.
-    pub fn new(model: &Arc<Model>, n_ctx: u32, n_batch: u32, threads: i32) -> Result<Context, LlamaError> {
+    /// `threads` CPU threads, holding up to `sequences` token sequences
+    /// that share its `n_ctx` cells (one unified KV cache).
+    pub fn new(
+        model: &Arc<Model>,
+        n_ctx: u32,
+        n_batch: u32,
+        threads: i32,
+        sequences: u32,
+    ) -> Result<Context, LlamaError> {
         // SAFETY: default parameters; the result is null on failure.
         let ptr = unsafe {
             let mut params = sys::llama_context_default_params();
             params.n_ctx = n_ctx;
+            params.n_seq_max = sequences.max(1);
+            params.kv_unified = true;
             params.n_batch = n_batch;
             params.n_ubatch = n_batch;
             params.n_threads = threads;
@@ -331,12 +340,21 @@ impl Context {
         unsafe { sys::llama_n_batch(self.ptr.as_ptr()) }
     }
 
-    /// Forgets the cache from position `from` on; false when llama.cpp
+    /// Forgets sequence `seq` from position `from` on; false when llama.cpp
     /// cannot cut the sequence there (clear it then).
-    pub fn truncate(&mut self, from: u32) -> bool {
+    pub fn truncate(&mut self, seq: i32, from: u32) -> bool {
         let from = i32::try_from(from).unwrap_or(i32::MAX);
-        // SAFETY: the context and its memory are valid.
-        unsafe { sys::llama_memory_seq_rm(sys::llama_get_memory(self.ptr.as_ptr()), 0, from, -1) }
+        // SAFETY: the context and its memory are valid; `seq` < n_seq_max.
+        unsafe { sys::llama_memory_seq_rm(sys::llama_get_memory(self.ptr.as_ptr()), seq, from, -1) }
+    }
+
+    /// Forgets all of sequence `seq`.
+    pub fn clear_sequence(&mut self, seq: i32) {
+        // SAFETY: the context and its memory are valid; removing a whole
+        // sequence always succeeds.
+        unsafe {
+            sys::llama_memory_seq_rm(sys::llama_get_memory(self.ptr.as_ptr()), seq, -1, -1);
+        }
     }
 
     pub fn clear(&mut self) {
@@ -392,8 +410,8 @@ impl Batch {
         self.raw.n_tokens as usize
     }
 
-    /// Adds `token` at `pos`; `logits` asks for its output.
-    pub fn push(&mut self, token: Token, pos: usize, logits: bool) -> Result<(), LlamaError> {
+    /// Adds `token` at `pos` of sequence `seq`; `logits` asks for its output.
+    pub fn push(&mut self, token: Token, pos: usize, seq: i32, logits: bool) -> Result<(), LlamaError> {
         let i = self.len();
         if i >= self.capacity {
             return Err(LlamaError("the batch is full".to_owned()));
@@ -405,7 +423,7 @@ impl Batch {
             *self.raw.token.add(i) = token;
             *self.raw.pos.add(i) = pos;
             *self.raw.n_seq_id.add(i) = 1;
-            *(*self.raw.seq_id.add(i)) = 0;
+            *(*self.raw.seq_id.add(i)) = seq;
             *self.raw.logits.add(i) = i8::from(logits);
         }
         self.raw.n_tokens += 1;

@@ -58,7 +58,16 @@ pub enum LocalPrompt {
     Raw { before: String, user: String, after: String },
     /// Rendered by the chat template embedded in the GGUF file.
     Chat { system: Option<String>, user: String },
+    /// Pieces in order, each with whether special tokens are read in it
+    /// (a fill-in-the-middle format's own tokens are; the user's text never
+    /// is).
+    Pieces(Vec<(String, bool)>),
 }
+
+/// Where a generation ends early: called with the whole text so far, it
+/// answers the length to keep when the text is complete there (inline
+/// completion: the end of a block or a statement).
+pub type Boundary = Arc<dyn Fn(&str) -> Option<usize> + Send + Sync>;
 
 /// One generation for the engine thread.
 pub struct Job {
@@ -71,6 +80,11 @@ pub struct Job {
     pub top_p: f32,
     pub stop: Vec<String>,
     pub ignore_eog: bool,
+    /// Ends the generation early; with it the text arrives all at once.
+    pub boundary: Option<Boundary>,
+    /// The KV-cache sequence the job continues (a document's key);
+    /// `None`: the generations' own.
+    pub sequence: Option<String>,
     cancel: Arc<AtomicBool>,
     events: mpsc::UnboundedSender<WorkerEvent>,
 }
@@ -177,6 +191,24 @@ impl LocalEngine {
         progress: &Progress,
         cancel: &CancellationToken,
     ) -> Result<Output, ModelError> {
+        self.run_with(model, path, prompt, settings, sampling, RunOptions::default(), progress, cancel).await
+    }
+
+    /// [`LocalEngine::run`] with the options of inline completion: the
+    /// text ends where `options.boundary` says it is complete, and the job
+    /// continues the KV cache of `options.sequence`.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn run_with(
+        &self,
+        model: &str,
+        path: PathBuf,
+        prompt: LocalPrompt,
+        settings: &LocalSettings,
+        sampling: Sampling<'_>,
+        options: RunOptions,
+        progress: &Progress,
+        cancel: &CancellationToken,
+    ) -> Result<Output, ModelError> {
         if !self.inner.fixed_idle.load(Ordering::Relaxed) {
             let idle = settings.idle_unload_minutes.saturating_mul(60).max(1);
             self.inner.shared.idle_secs.store(idle, Ordering::Relaxed);
@@ -194,6 +226,8 @@ impl LocalEngine {
             top_p: sampling.top_p,
             stop: sampling.stop.to_vec(),
             ignore_eog: sampling.ignore_eog,
+            boundary: options.boundary,
+            sequence: options.sequence,
             cancel: flag.clone(),
             events: tx,
         };
@@ -273,6 +307,15 @@ impl LocalEngine {
         *jobs = Some(tx);
         Ok(())
     }
+}
+
+/// How a job ends and which cache it continues (inline completion).
+#[derive(Clone, Default)]
+pub struct RunOptions {
+    /// Ends the generation where the text is complete; the text is cut there.
+    pub boundary: Option<Boundary>,
+    /// The KV-cache sequence to continue: one per document.
+    pub sequence: Option<String>,
 }
 
 /// Sampling settings of one job.

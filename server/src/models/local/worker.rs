@@ -4,8 +4,10 @@
 //! Nothing here runs on the async workers. The thread is started on the
 //! first job, so a server that never uses a local model never loads
 //! llama.cpp's state. Each loaded model keeps one context (its KV cache and
-//! the tokens in it), so a prompt that starts like the previous one, as
-//! every prompt with the same system text does, evaluates only what changed.
+//! the tokens in it) with a few sequences: the generations' and one per
+//! document being completed. A prompt that starts like the previous one of
+//! its sequence, as every prompt with the same system text does and as a
+//! completion does after a keystroke, evaluates only what changed.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -23,10 +25,75 @@ struct Slot {
     path: PathBuf,
     params: EngineParams,
     ctx: Context,
-    /// The tokens whose keys and values are in the context, in order.
-    cached: Vec<Token>,
+    /// The context's sequences, by sequence id.
+    seqs: Vec<Sequence>,
     last_used: Instant,
     bytes: u64,
+}
+
+/// Token sequences one context keeps: the generations' and one per
+/// document being completed, so switching documents does not throw away
+/// the other's cache. They share the context's cells; the least recently
+/// used gives way when they do not fit.
+const SEQUENCES: usize = 4;
+
+/// One sequence of a context.
+#[derive(Default)]
+struct Sequence {
+    /// Whose it is (a document's key; empty for generations); `None`: free.
+    key: Option<String>,
+    /// The tokens whose keys and values are in the context, in order.
+    cached: Vec<Token>,
+    last_used: Option<Instant>,
+}
+
+impl Slot {
+    /// Forget every sequence (after a failed decode).
+    fn forget_all(&mut self) {
+        self.ctx.clear();
+        self.seqs.iter_mut().for_each(|s| *s = Sequence::default());
+    }
+
+    /// The sequence for `key`: its own, else a free one, else the least
+    /// recently used one, cleared.
+    fn sequence_for(&mut self, key: &str) -> usize {
+        if let Some(i) = self.seqs.iter().position(|s| s.key.as_deref() == Some(key)) {
+            return i;
+        }
+        let i = self
+            .seqs
+            .iter()
+            .position(|s| s.key.is_none())
+            .unwrap_or_else(|| self.seqs.iter().enumerate().min_by_key(|(_, s)| s.last_used).map_or(0, |(i, _)| i));
+        self.ctx.clear_sequence(i as i32);
+        self.seqs[i] = Sequence { key: Some(key.to_owned()), cached: Vec::new(), last_used: None };
+        i
+    }
+
+    /// Make room for `needed` cells in sequence `own`: the other sequences,
+    /// least recently used first, are forgotten until everything fits.
+    fn make_room(&mut self, own: usize, needed: usize) {
+        let n_ctx = self.ctx.n_ctx() as usize;
+        loop {
+            let others: usize =
+                self.seqs.iter().enumerate().filter(|(i, _)| *i != own).map(|(_, s)| s.cached.len()).sum();
+            if others + needed <= n_ctx {
+                return;
+            }
+            let Some(lru) = self
+                .seqs
+                .iter()
+                .enumerate()
+                .filter(|(i, s)| *i != own && !s.cached.is_empty())
+                .min_by_key(|(_, s)| s.last_used)
+                .map(|(i, _)| i)
+            else {
+                return;
+            };
+            self.ctx.clear_sequence(lru as i32);
+            self.seqs[lru] = Sequence::default();
+        }
+    }
 }
 
 /// The thread's loop: run jobs, unload models nobody used for `idle`.
@@ -84,8 +151,7 @@ fn run_job(slots: &mut Vec<Slot>, job: Job, shared: &Shared) -> Result<Stats, Mo
     slot.last_used = Instant::now();
     if matches!(result, Err(ModelError::Engine(_))) {
         // A failed decode leaves the cache in an unknown state: start afresh.
-        slot.ctx.clear();
-        slot.cached.clear();
+        slot.forget_all();
     }
     // The worker threads sleep until the next job.
     slot.ctx.rest();
@@ -133,11 +199,12 @@ fn slot_for(slots: &mut Vec<Slot>, job: &Job) -> Result<usize, ModelError> {
     // One batch is one llama.cpp micro-batch: a prompt is evaluated 512
     // tokens at a time, as fast as larger batches, and a cancel is seen after
     // at most one of them.
-    let ctx = Context::new(&model, n_ctx, n_ctx.min(512), threads).map_err(|e| ModelError::LoadFailed {
-        model: job.model.clone(),
-        path: job.path.display().to_string(),
-        reason: format!("its context of {n_ctx} tokens could not be created ({e}); lower `local.context`"),
-    })?;
+    let ctx =
+        Context::new(&model, n_ctx, n_ctx.min(512), threads, SEQUENCES as u32).map_err(|e| ModelError::LoadFailed {
+            model: job.model.clone(),
+            path: job.path.display().to_string(),
+            reason: format!("its context of {n_ctx} tokens could not be created ({e}); lower `local.context`"),
+        })?;
     tracing::info!(
         model = %job.model,
         path = %job.path.display(),
@@ -151,7 +218,7 @@ fn slot_for(slots: &mut Vec<Slot>, job: &Job) -> Result<usize, ModelError> {
         path: job.path.clone(),
         params: job.params.clone(),
         ctx,
-        cached: Vec::new(),
+        seqs: (0..SEQUENCES).map(|_| Sequence::default()).collect(),
         last_used: Instant::now(),
         bytes,
     });
@@ -205,6 +272,7 @@ fn prompt_pieces(model: &Model, prompt: &LocalPrompt) -> Result<Vec<(String, boo
                 _ => (rendered.replace(SLOT, user), String::new(), String::new()),
             }
         }
+        LocalPrompt::Pieces(pieces) => return Ok(pieces.clone()),
     };
     Ok(vec![(before, true), (user, false), (after, true)])
 }
@@ -215,7 +283,8 @@ fn tokenize(model: &Model, prompt: &LocalPrompt) -> Result<Vec<Token>, ModelErro
     if let Some(bos) = model.bos() {
         let bos_text = model.piece(bos, true);
         // A template that writes the BOS text itself gets it once.
-        if !pieces[0].0.as_bytes().starts_with(&bos_text) || bos_text.is_empty() {
+        let first = pieces.first().map(|(text, _)| text.as_bytes()).unwrap_or_default();
+        if !first.starts_with(&bos_text) || bos_text.is_empty() {
             tokens.push(bos);
         }
     }
@@ -234,15 +303,19 @@ fn generate(slot: &mut Slot, job: &Job, shared: &Shared) -> Result<Stats, ModelE
     if tokens.len() + 1 >= n_ctx {
         return Err(ModelError::PromptTooLong { tokens: tokens.len(), context: n_ctx });
     }
+    let index = slot.sequence_for(job.sequence.as_deref().unwrap_or(""));
+    let seq = index as i32;
+    slot.seqs[index].last_used = Some(Instant::now());
     // Reuse the cached prefix; at least the last prompt token is evaluated
     // again, for its logits.
-    let mut common = slot.cached.iter().zip(&tokens).take_while(|(a, b)| a == b).count();
+    let mut common = slot.seqs[index].cached.iter().zip(&tokens).take_while(|(a, b)| a == b).count();
     common = common.min(tokens.len() - 1);
-    if !slot.ctx.truncate(common as u32) {
-        slot.ctx.clear();
+    if !slot.ctx.truncate(seq, common as u32) {
+        slot.ctx.clear_sequence(seq);
         common = 0;
     }
-    slot.cached.truncate(common);
+    slot.seqs[index].cached.truncate(common);
+    slot.make_room(index, tokens.len() + job.max_new_tokens as usize);
     let n_batch = (slot.ctx.n_batch() as usize).max(1);
     let mut batch = Batch::new(n_batch);
     let mut pos = common;
@@ -253,10 +326,10 @@ fn generate(slot: &mut Slot, job: &Job, shared: &Shared) -> Result<Stats, ModelE
         batch.clear();
         for (i, token) in chunk.iter().enumerate() {
             let last = pos + i + 1 == tokens.len();
-            batch.push(*token, pos + i, last).map_err(engine_error)?;
+            batch.push(*token, pos + i, seq, last).map_err(engine_error)?;
         }
         slot.ctx.decode(&batch).map_err(engine_error)?;
-        slot.cached.extend_from_slice(chunk);
+        slot.seqs[index].cached.extend_from_slice(chunk);
         pos += chunk.len();
     }
     let prompt_ms = started.elapsed().as_secs_f64() * 1000.0;
@@ -270,6 +343,8 @@ fn generate(slot: &mut Slot, job: &Job, shared: &Shared) -> Result<Stats, ModelE
     let mut logits_at = batch.len() - 1;
     let gen_started = Instant::now();
     let mut stopped = false;
+    // With a boundary, the text so far (sent at the end, cut there).
+    let mut held = String::new();
     while generated < job.max_new_tokens && pos < n_ctx {
         if job.cancel.load(Ordering::Relaxed) {
             return Err(ModelError::Cancelled);
@@ -283,26 +358,28 @@ fn generate(slot: &mut Slot, job: &Job, shared: &Shared) -> Result<Stats, ModelE
         first_token_ms.get_or_insert_with(|| started.elapsed().as_secs_f64() * 1000.0);
         let piece = slot.ctx.model().piece(token, false);
         let released = stops.push(&utf8.push(&piece));
-        if !released.text.is_empty() {
-            let _ = job.events.send(WorkerEvent::Text(released.text));
+        if release(job, &mut held, released.text) {
+            stopped = true;
+            break;
         }
         if released.stopped {
             stopped = true;
             break;
         }
         batch.clear();
-        batch.push(token, pos, true).map_err(engine_error)?;
+        batch.push(token, pos, seq, true).map_err(engine_error)?;
         slot.ctx.decode(&batch).map_err(engine_error)?;
-        slot.cached.push(token);
+        slot.seqs[index].cached.push(token);
         pos += 1;
         logits_at = 0;
     }
     if !stopped {
         let rest = stops.push(&utf8.finish());
         let tail = if rest.stopped { rest.text } else { rest.text + &stops.finish() };
-        if !tail.is_empty() {
-            let _ = job.events.send(WorkerEvent::Text(tail));
-        }
+        release(job, &mut held, tail);
+    }
+    if job.boundary.is_some() && !held.is_empty() {
+        let _ = job.events.send(WorkerEvent::Text(held));
     }
     Ok(Stats {
         prompt_tokens: tokens.len(),
@@ -315,6 +392,26 @@ fn generate(slot: &mut Slot, job: &Job, shared: &Shared) -> Result<Stats, ModelE
         load_ms: 0,
         model_bytes: slot.bytes,
     })
+}
+
+/// Pass on released text: streamed at once, or held and cut where the
+/// job's boundary says the text is complete. True when it is complete.
+fn release(job: &Job, held: &mut String, text: String) -> bool {
+    let Some(boundary) = &job.boundary else {
+        if !text.is_empty() {
+            let _ = job.events.send(WorkerEvent::Text(text));
+        }
+        return false;
+    };
+    held.push_str(&text);
+    match boundary(held) {
+        Some(cut) => {
+            let cut = (0..=cut.min(held.len())).rev().find(|i| held.is_char_boundary(*i)).unwrap_or(0);
+            held.truncate(cut);
+            true
+        }
+        None => false,
+    }
 }
 
 fn engine_error(e: impl std::fmt::Display) -> ModelError {
