@@ -6,7 +6,7 @@
 //! and the tokens evaluated are the same as with real FIM tokens. Tests
 //! that need the model say SKIPPED and pass without the variable.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use codegenie::assist::Assistant;
 use codegenie::completion::{Completer, Request, Skip};
@@ -19,16 +19,6 @@ use tokio_util::sync::CancellationToken;
 
 /// One test at a time: two engines on two cores slow each other down.
 static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
-fn gguf() -> Option<PathBuf> {
-    match std::env::var_os("CODEGENIE_TEST_GGUF") {
-        Some(p) => Some(PathBuf::from(p)),
-        None => {
-            eprintln!("SKIPPED: CODEGENIE_TEST_GGUF is not set (bash tests/run sets it)");
-            None
-        }
-    }
-}
 
 /// About 1,000 tokens of Python, ending where a new line starts.
 fn python_file() -> String {
@@ -74,7 +64,7 @@ async fn complete_in(
 
 #[tokio::test]
 async fn each_document_keeps_its_own_cache() {
-    let Some(gguf) = gguf() else { return };
+    let Some(gguf) = codegenie_e2e::test_gguf() else { return };
     let _one = ONE_AT_A_TIME.lock().await;
     let (assistant, _) = Assistant::new(&settings(&gguf));
     let assistant = assistant.with_engine(LocalEngine::new());
@@ -98,7 +88,7 @@ async fn each_document_keeps_its_own_cache() {
 
 #[tokio::test]
 async fn a_keystroke_evaluates_only_the_new_tokens_and_typing_through_asks_nothing() {
-    let Some(gguf) = gguf() else { return };
+    let Some(gguf) = codegenie_e2e::test_gguf() else { return };
     let _one = ONE_AT_A_TIME.lock().await;
     let s = settings(&gguf);
     let (assistant, problems) = Assistant::new(&s);
@@ -146,7 +136,7 @@ async fn a_keystroke_evaluates_only_the_new_tokens_and_typing_through_asks_nothi
 
 #[tokio::test]
 async fn with_a_fim_format_a_keystroke_evaluates_the_new_tokens_and_the_suffix() {
-    let Some(gguf) = gguf() else { return };
+    let Some(gguf) = codegenie_e2e::test_gguf() else { return };
     let _one = ONE_AT_A_TIME.lock().await;
     let s = settings(&gguf);
     let (assistant, _) = Assistant::new(&s);
@@ -261,7 +251,7 @@ async fn the_server_advertises_inline_completion_and_says_once_what_is_missing()
 
 #[tokio::test]
 async fn ghost_text_from_the_real_model_and_the_rules_for_when_there_is_none() {
-    let Some(gguf) = gguf() else { return };
+    let Some(gguf) = codegenie_e2e::test_gguf() else { return };
     let _one = ONE_AT_A_TIME.lock().await;
     let server = start(&smol_toml(&gguf));
     server.initialize(json!({}), &["utf-16"]).await;
@@ -310,21 +300,23 @@ async fn ghost_text_from_the_real_model_and_the_rules_for_when_there_is_none() {
 
 #[tokio::test]
 async fn a_newer_request_or_a_cancel_stops_the_older_one_at_once() {
-    let Some(gguf) = gguf() else { return };
+    let Some(gguf) = codegenie_e2e::test_gguf() else { return };
     let _one = ONE_AT_A_TIME.lock().await;
     let server = start(&smol_toml(&gguf));
     server.initialize(json!({}), &["utf-16"]).await;
-    // A new document: the first request evaluates all of it (seconds).
+    // A new document: the first request evaluates all of it.
     let text = format!("{}\n# {}\n", python_file(), "x".repeat(3000));
     let text = format!("{text}value = ");
     server.open("file:///w/b.py", "python", 1, &text).await;
     let (line, col) = end_of(&text);
     let params = inline("file:///w/b.py", line, col, AUTOMATIC);
     let started = std::time::Instant::now();
-    let (older, newer) = tokio::join!(server.request("textDocument/inlineCompletion", params.clone()), async {
-        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-        server.request("textDocument/inlineCompletion", params.clone()).await
-    });
+    // Sent one after the other: the server starts them in that order, and
+    // the newer one comes while the older is still evaluating the document.
+    let (older, newer) = tokio::join!(
+        server.request("textDocument/inlineCompletion", params.clone()),
+        server.request("textDocument/inlineCompletion", params.clone())
+    );
     let older = older.expect_err("the older request is cancelled");
     assert_eq!(older["code"], json!(-32800), "{older}");
     assert!(newer.is_ok(), "the newer one is answered: {newer:?}");

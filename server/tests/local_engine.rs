@@ -23,16 +23,6 @@ use tokio_util::sync::CancellationToken;
 /// so two engines sharing two cores slow each other down many times over.
 static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-fn gguf() -> Option<PathBuf> {
-    match std::env::var_os("CODEGENIE_TEST_GGUF") {
-        Some(p) => Some(PathBuf::from(p)),
-        None => {
-            eprintln!("SKIPPED: CODEGENIE_TEST_GGUF is not set (bash tests/run sets it)");
-            None
-        }
-    }
-}
-
 fn entry(path: &Path) -> ModelEntry {
     ModelEntry {
         path: Some(path.to_path_buf()),
@@ -98,7 +88,7 @@ fn cli_env(
 
 #[tokio::test]
 async fn the_command_line_generates_and_explains_with_a_real_model() {
-    let Some(gguf) = gguf() else { return };
+    let Some(gguf) = codegenie_e2e::test_gguf() else { return };
     let _one = ONE_AT_A_TIME.lock().await;
     let dir = tempfile::tempdir().unwrap();
     let config = config_file(dir.path(), &gguf, 160);
@@ -124,7 +114,7 @@ async fn the_command_line_generates_and_explains_with_a_real_model() {
 
 #[tokio::test]
 async fn doctor_reports_the_engine_the_cache_and_each_model() {
-    let Some(gguf) = gguf() else { return };
+    let Some(gguf) = codegenie_e2e::test_gguf() else { return };
     let dir = tempfile::tempdir().unwrap();
     let config = config_file(dir.path(), &gguf, 16);
     let (ok, out, err) = cli(dir.path(), &config, &["--json", "doctor"], None);
@@ -157,7 +147,7 @@ async fn doctor_reports_the_engine_the_cache_and_each_model() {
 
 #[tokio::test]
 async fn a_damaged_model_file_is_one_clear_message() {
-    let Some(gguf) = gguf() else { return };
+    let Some(gguf) = codegenie_e2e::test_gguf() else { return };
     let _one = ONE_AT_A_TIME.lock().await;
     let dir = tempfile::tempdir().unwrap();
     // Cut in the middle of the tensors: the header reads, the data does not.
@@ -186,7 +176,7 @@ async fn a_damaged_model_file_is_one_clear_message() {
 
 #[tokio::test]
 async fn cancel_stops_decoding_and_the_engine_serves_the_next_request() {
-    let Some(gguf) = gguf() else { return };
+    let Some(gguf) = codegenie_e2e::test_gguf() else { return };
     let _one = ONE_AT_A_TIME.lock().await;
     let engine = LocalEngine::new();
     let mut s = settings(&gguf);
@@ -246,7 +236,7 @@ async fn cancel_stops_decoding_and_the_engine_serves_the_next_request() {
 
 #[tokio::test]
 async fn cancel_while_the_model_loads_answers_at_once_and_the_model_stays_loaded() {
-    let Some(gguf) = gguf() else { return };
+    let Some(gguf) = codegenie_e2e::test_gguf() else { return };
     let _one = ONE_AT_A_TIME.lock().await;
     let engine = LocalEngine::new();
     let (assistant, _) = Assistant::new(&settings(&gguf));
@@ -278,7 +268,7 @@ async fn cancel_while_the_model_loads_answers_at_once_and_the_model_stays_loaded
 
 #[tokio::test]
 async fn a_second_prompt_reuses_the_cached_prefix() {
-    let Some(gguf) = gguf() else { return };
+    let Some(gguf) = codegenie_e2e::test_gguf() else { return };
     let _one = ONE_AT_A_TIME.lock().await;
     let engine = LocalEngine::new();
     let local = LocalSettings { context: 2048, ..Default::default() };
@@ -310,7 +300,7 @@ async fn a_second_prompt_reuses_the_cached_prefix() {
 
 #[tokio::test]
 async fn requests_run_one_at_a_time_in_the_order_they_came() {
-    let Some(gguf) = gguf() else { return };
+    let Some(gguf) = codegenie_e2e::test_gguf() else { return };
     let _one = ONE_AT_A_TIME.lock().await;
     let engine = LocalEngine::new();
     let local = LocalSettings { context: 2048, ..Default::default() };
@@ -338,7 +328,7 @@ async fn requests_run_one_at_a_time_in_the_order_they_came() {
 
 #[tokio::test]
 async fn an_idle_model_is_unloaded() {
-    let Some(gguf) = gguf() else { return };
+    let Some(gguf) = codegenie_e2e::test_gguf() else { return };
     let _one = ONE_AT_A_TIME.lock().await;
     let engine = LocalEngine::new();
     engine.set_idle_unload(Duration::from_secs(1));
@@ -359,7 +349,7 @@ async fn an_idle_model_is_unloaded() {
 
 #[tokio::test]
 async fn the_editor_gets_real_code_below_the_comment() {
-    let Some(gguf) = gguf() else { return };
+    let Some(gguf) = codegenie_e2e::test_gguf() else { return };
     let _one = ONE_AT_A_TIME.lock().await;
     let home = tempfile::tempdir().unwrap();
     let config = config_file(home.path(), &gguf, 160);
@@ -459,7 +449,7 @@ async fn hub_with_the_model(gguf: &Path) -> FileServer {
 // The host runs on this test's runtime while the CLI is waited for.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn models_pull_downloads_with_json_progress_then_nothing_more() {
-    let Some(gguf) = gguf() else { return };
+    let Some(gguf) = codegenie_e2e::test_gguf() else { return };
     let _one = ONE_AT_A_TIME.lock().await;
     let host = hub_with_the_model(&gguf).await;
     let dir = tempfile::tempdir().unwrap();
@@ -497,7 +487,7 @@ async fn models_pull_downloads_with_json_progress_then_nothing_more() {
 
 #[tokio::test]
 async fn the_first_generation_in_the_editor_downloads_the_model_with_progress() {
-    let Some(gguf) = gguf() else { return };
+    let Some(gguf) = codegenie_e2e::test_gguf() else { return };
     let _one = ONE_AT_A_TIME.lock().await;
     let host = hub_with_the_model(&gguf).await;
     let home = tempfile::tempdir().unwrap();

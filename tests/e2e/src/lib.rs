@@ -408,3 +408,15 @@ pub fn explanation_text(notifications: &[Value]) -> String {
     }
     text
 }
+
+/// The real GGUF model the tests run (`CODEGENIE_TEST_GGUF`, which
+/// `bash tests/run` sets); `None`, said on stderr, when it is not set.
+pub fn test_gguf() -> Option<PathBuf> {
+    match std::env::var_os("CODEGENIE_TEST_GGUF") {
+        Some(p) => Some(PathBuf::from(p)),
+        None => {
+            eprintln!("SKIPPED: CODEGENIE_TEST_GGUF is not set (bash tests/run sets it)");
+            None
+        }
+    }
+}
