@@ -279,36 +279,26 @@ pub fn service(base: Layers, shut_down: Arc<AtomicBool>) -> (LspService<Server>,
         .finish()
 }
 
-/// Serve LSP over any byte streams (an in-memory pipe in tests) until
-/// `exit` or the end of input. Returns whether `shutdown` came first,
+/// Serve LSP over any byte streams (stdio, or an in-memory pipe in tests)
+/// until `exit` or the end of input. Returns whether `shutdown` came first,
 /// which decides the exit code (0 if it did, 1 if not).
 pub async fn serve<I, O>(input: I, output: O, base: Layers) -> bool
 where
     I: AsyncRead + Unpin + Send + 'static,
     O: AsyncWrite + Unpin,
 {
-    let (out_tx, out_rx) = tokio::sync::mpsc::unbounded_channel();
-    let (served, ()) =
-        tokio::join!(run(transport::read_async(input), out_tx, base), transport::write_async(output, out_rx));
-    served
-}
-
-/// The service between decoded input and the writer's channel.
-async fn run(
-    input: tokio::sync::mpsc::Receiver<transport::Frame>,
-    output: tokio::sync::mpsc::UnboundedSender<transport::Out>,
-    base: Layers,
-) -> bool {
     let shut_down = Arc::new(AtomicBool::new(false));
     let (service, socket) = service(base, shut_down.clone());
     let (requests, responses) = socket.split();
-    transport::dispatch(service, requests, responses, input, output, CONCURRENCY).await;
+    let (out_tx, out_rx) = tokio::sync::mpsc::unbounded_channel();
+    let dispatch = transport::dispatch(service, requests, responses, transport::read_async(input), out_tx, CONCURRENCY);
+    tokio::join!(dispatch, transport::write_async(output, out_rx));
     shut_down.load(Ordering::SeqCst)
 }
 
 /// Serve LSP on stdin/stdout until the client exits: on the runtime's
-/// event loop when they are pipes or sockets, else with blocking reads and
-/// writes on two threads of their own (see [`transport`]).
+/// event loop when they are pipes or sockets, else through tokio's standard
+/// streams (see [`transport`]).
 ///
 /// One thread runs the protocol and the jobs: they only wait (on the
 /// editor, the model, the store), and a message handed between threads
@@ -320,22 +310,17 @@ pub fn serve_stdio(base: Layers) -> anyhow::Result<()> {
         let _runtime = rt.enter();
         transport::async_stdio()
     };
-    let clean = match stdio {
-        Some((input, output)) => {
+    let (input, output): (transport::AsyncInput, transport::AsyncOutput) = match stdio {
+        Some(streams) => {
             tracing::debug!("stdio: pipes or sockets, on the event loop");
-            rt.block_on(serve(input, output, base))
+            streams
         }
         None => {
-            tracing::debug!("stdio: not pipes or sockets, on threads of their own");
-            let (out_tx, out_rx) = tokio::sync::mpsc::unbounded_channel();
-            let writer = transport::write_stdout(out_rx)?;
-            let clean = rt.block_on(run(transport::read_stdin()?, out_tx, base));
-            // The writer's channel closed with `run`: the writer ends once
-            // all is out.
-            let _ = writer.join();
-            clean
+            tracing::debug!("stdio: not pipes or sockets, through tokio's standard streams");
+            (Box::new(tokio::io::stdin()), Box::new(tokio::io::stdout()))
         }
     };
+    let clean = rt.block_on(serve(input, output, base));
     // Do not wait for tasks still running (their clients are gone).
     rt.shutdown_background();
     if clean {

@@ -13,14 +13,12 @@
 //! dispatcher ([`dispatch`]) calls the service for each request (at most
 //! `concurrency` at once, started in the order they came), routes the
 //! editor's responses to the server's pending requests, and hands every
-//! outgoing message to one writer. On stdio the reader and the writer are
-//! OS threads doing plain blocking reads and writes: no read is ever raced
-//! against another event (a half-read frame is never dropped), a message
-//! crosses from one thread to another once, and the async side never
-//! waits on the editor's pipe.
+//! outgoing message to one writer task. No read is ever raced against
+//! another event (a half-read frame is never dropped). When stdin and
+//! stdout are pipes or sockets, they are read and written on the event
+//! loop itself, with no thread hand-off.
 
 use std::collections::VecDeque;
-use std::io::{BufRead, Write};
 use std::time::Duration;
 
 use futures_util::stream::FuturesUnordered;
@@ -155,29 +153,6 @@ async fn read_body<R: AsyncBufRead + Unpin>(reader: &mut R) -> Option<Result<Vec
     })
 }
 
-/// [`read_body`] with blocking reads, for the stdin thread.
-fn read_body_blocking<R: BufRead>(reader: &mut R) -> Option<Result<Vec<u8>, Value>> {
-    let mut headers = Headers::default();
-    let mut line = Vec::new();
-    loop {
-        line.clear();
-        if reader.read_until(b'\n', &mut line).ok()? == 0 {
-            return None;
-        }
-        if headers.line(&line) {
-            break;
-        }
-    }
-    Some(match headers.length() {
-        Ok(length) => {
-            let mut body = vec![0; length];
-            reader.read_exact(&mut body).ok()?;
-            Ok(body)
-        }
-        Err(reply) => Err(reply),
-    })
-}
-
 /// Decode one body into what the service takes, or the reply it gets.
 pub fn check(body: &[u8]) -> Frame {
     // tower-lsp decodes a message as a response, else as a request (whose
@@ -243,21 +218,6 @@ pub fn read_async<R: AsyncRead + Unpin + Send + 'static>(input: R) -> mpsc::Rece
     rx
 }
 
-/// Read frames from stdin on an OS thread of its own. The thread is not
-/// joined: it ends with the process.
-pub fn read_stdin() -> std::io::Result<mpsc::Receiver<Frame>> {
-    let (tx, rx) = mpsc::channel(INPUT_QUEUE);
-    std::thread::Builder::new().name("lsp-input".to_owned()).stack_size(256 << 10).spawn(move || {
-        let mut input = std::io::stdin().lock();
-        while let Some(body) = read_body_blocking(&mut input) {
-            if tx.blocking_send(decoded(body)).is_err() {
-                break;
-            }
-        }
-    })?;
-    Ok(rx)
-}
-
 /// Input and output streams of the event loop.
 pub type AsyncInput = Box<dyn AsyncRead + Unpin + Send>;
 pub type AsyncOutput = Box<dyn AsyncWrite + Unpin + Send>;
@@ -265,8 +225,8 @@ pub type AsyncOutput = Box<dyn AsyncWrite + Unpin + Send>;
 /// stdin and stdout as streams of the runtime's own event loop, when both
 /// are pipes or sockets (what editors start a server with): no thread
 /// stands between them and the server. `None` for anything else (a
-/// terminal, a file), which [`read_stdin`] and [`write_stdout`] serve.
-/// Call it inside the runtime.
+/// terminal, a file), which tokio's standard streams serve. Call it inside
+/// the runtime.
 #[cfg(unix)]
 pub fn async_stdio() -> Option<(AsyncInput, AsyncOutput)> {
     use std::os::fd::AsFd;
@@ -328,25 +288,6 @@ pub async fn write_async<W: AsyncWrite + Unpin>(output: W, mut messages: mpsc::U
         }
     }
     let _ = output.flush().await;
-}
-
-/// Write messages to stdout on an OS thread of its own, flushing whenever
-/// nothing more is queued. Join the handle to be sure all is written.
-pub fn write_stdout(mut messages: mpsc::UnboundedReceiver<Out>) -> std::io::Result<std::thread::JoinHandle<()>> {
-    std::thread::Builder::new().name("lsp-output".to_owned()).stack_size(256 << 10).spawn(move || {
-        let mut output = std::io::BufWriter::with_capacity(64 << 10, std::io::stdout().lock());
-        while let Some(message) = messages.blocking_recv() {
-            let body = message.body();
-            let mut written = output.write_all(header(&body).as_bytes()).and_then(|()| output.write_all(&body));
-            if written.is_ok() && messages.is_empty() {
-                written = output.flush();
-            }
-            if written.is_err() {
-                break; // the editor is gone
-            }
-        }
-        let _ = output.flush();
-    })
 }
 
 /// Serve: call `service` for each request that comes in on `input` and
@@ -479,13 +420,6 @@ mod tests {
             Frame::Reply(v) => assert_eq!(v["id"], 7),
             other => panic!("{other:?}"),
         }
-        // The blocking reader frames the same bytes the same way.
-        let mut blocking = Vec::new();
-        let mut reader = std::io::Cursor::new(&input);
-        while let Some(body) = read_body_blocking(&mut reader) {
-            blocking.push(code(&decoded(body)));
-        }
-        assert_eq!(blocking, got.iter().map(code).collect::<Vec<_>>());
     }
 
     #[tokio::test]

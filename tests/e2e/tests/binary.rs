@@ -157,7 +157,7 @@ fn stdio_may_be_a_pipe_a_socket_or_a_file() {
         .unwrap();
     assert_eq!(out.status.code(), Some(0));
     let log = String::from_utf8_lossy(&out.stderr);
-    assert!(log.contains("stdio: not pipes or sockets, on threads of their own"), "{log}");
+    assert!(log.contains("stdio: not pipes or sockets, through tokio's standard streams"), "{log}");
     let written = std::fs::read(&output).unwrap();
     let mut reader = std::io::BufReader::new(&written[..]);
     let ids: Vec<Value> = (0..2).map(|_| read_strict_frame(&mut reader)["id"].clone()).collect();
