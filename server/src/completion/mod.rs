@@ -76,6 +76,9 @@ pub struct Completer {
     calls: Mutex<VecDeque<Instant>>,
     /// Problems the user was told about (each once per server).
     told: Mutex<std::collections::HashSet<String>>,
+    /// Model files found on disk, by model and where it is looked for:
+    /// looked up off the event loop once, not on every keystroke.
+    files: Mutex<HashMap<String, std::path::PathBuf>>,
 }
 
 /// Whether inline completion is on: `completion.enabled` when set, else on
@@ -169,7 +172,7 @@ impl Completer {
         if !self.spend(settings.max_per_minute) {
             return Ok(Err(Skip::Budget));
         }
-        let Some(path) = local_file(assistant, &spec) else {
+        let Some(path) = self.local_file(assistant, &spec).await else {
             return Ok(Err(Skip::NotDownloaded(spec.id)));
         };
         let pieces = spec.completion_pieces(&window.prefix, &window.suffix).unwrap_or_default();
@@ -211,6 +214,26 @@ impl Completer {
         Ok(Ok(Suggestion { text, model: spec.id, from_cache: false, stats: Some(out.stats) }))
     }
 
+    /// The model's file when it is on disk (nothing is downloaded on a
+    /// keystroke).
+    async fn local_file(&self, assistant: &Assistant, spec: &ModelSpec) -> Option<std::path::PathBuf> {
+        let (path, file) = (spec.path.clone(), spec.model_file());
+        let key = format!("{}\0{path:?}\0{file:?}", spec.id);
+        if let Some(found) = self.files.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
+            return Some(found.clone());
+        }
+        let downloader = assistant.downloader().clone();
+        let found = tokio::task::spawn_blocking(move || match path {
+            Some(path) => Some(crate::assist::expand_home(&path)).filter(|p| p.is_file()),
+            None => downloader.cached(&file?),
+        })
+        .await
+        .ok()
+        .flatten()?;
+        self.files.lock().unwrap_or_else(|e| e.into_inner()).insert(key, found.clone());
+        Some(found)
+    }
+
     fn state(&self, doc: &str) -> DocState {
         self.docs.lock().unwrap_or_else(|e| e.into_inner()).get(doc).cloned().unwrap_or_default()
     }
@@ -242,14 +265,6 @@ impl Completer {
         }
         calls.push_back(now);
         true
-    }
-}
-
-/// The GGUF file of a local model if it is on disk.
-fn local_file(assistant: &Assistant, spec: &ModelSpec) -> Option<std::path::PathBuf> {
-    match &spec.path {
-        Some(path) => Some(crate::assist::expand_home(path)).filter(|p| p.is_file()),
-        None => assistant.downloader().cached(&spec.model_file()?),
     }
 }
 
