@@ -110,6 +110,13 @@ impl Assistant {
         &self.registry
     }
 
+    /// [`models_json`] for this assistant's models, read on the blocking
+    /// pool (it looks at the disk for each local model).
+    pub async fn models_json(&self) -> Result<serde_json::Value, tokio::task::JoinError> {
+        let (registry, downloader) = (self.registry.clone(), self.downloader.clone());
+        tokio::task::spawn_blocking(move || models_json(&registry, Some(&downloader))).await
+    }
+
     pub fn client(&self) -> &ModelClient {
         &self.client
     }

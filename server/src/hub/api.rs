@@ -308,7 +308,10 @@ pub(crate) async fn clear_history(State(hub): State<Hub>, Bearer(token): Bearer)
 /// where they live on the hub (paths, endpoint URLs).
 pub(crate) async fn models(State(hub): State<Hub>, Bearer(token): Bearer) -> Result<Response, ApiError> {
     let user = hub.accounts.session_user_of(&token).await?;
-    let mut value = crate::assist::models_json(hub.assistant.registry(), Some(hub.assistant.downloader()));
+    let mut value = hub.assistant.models_json().await.map_err(|e| {
+        tracing::error!("cannot list the models: {e}");
+        ApiError::internal()
+    })?;
     if let Some(models) = value["models"].as_array_mut() {
         for m in models.iter_mut().filter_map(Value::as_object_mut) {
             m.remove("path");

@@ -102,6 +102,5 @@ async fn models(server: &Server) -> Result<Value> {
     {
         return hub.models().await.map_err(|e| failed(e.to_string()));
     }
-    let config = server.config();
-    Ok(crate::assist::models_json(&config.registry, Some(config.assistant.downloader())))
+    server.config().assistant.models_json().await.map_err(|e| failed(format!("cannot list the models: {e}")))
 }
