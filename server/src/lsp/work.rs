@@ -744,14 +744,14 @@ struct Stream {
     /// The client's text is not a start of `markdown` any more (a retry
     /// started the answer over): the next message replaces it.
     replace: bool,
-    /// Notifications sent.
-    count: usize,
+    /// The first notification (with the title) has gone out.
+    started: bool,
     last: Option<Instant>,
 }
 
 impl Stream {
     fn new(client: Client, id: String, title: String) -> Self {
-        Self { client, id, title, markdown: String::new(), sent: 0, replace: false, count: 0, last: None }
+        Self { client, id, title, markdown: String::new(), sent: 0, replace: false, started: false, last: None }
     }
 
     async fn event(&mut self, event: &Event) {
@@ -793,12 +793,12 @@ impl Stream {
         } else if !done {
             return;
         }
-        if self.count == 0 || done {
+        if !self.started || done {
             params["title"] = json!(self.title);
         }
         self.sent = self.markdown.len();
         self.replace = false;
-        self.count += 1;
+        self.started = true;
         self.client.send_notification::<ExplanationNotification>(params).await;
     }
 }
