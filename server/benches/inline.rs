@@ -4,7 +4,7 @@
 //! character: `didChange`, then `textDocument/inlineCompletion` (Automatic),
 //! and the time until its answer. Prints p50/p95/max per setup: the model
 //! completing from the prefix alone, and with a FIM format (the text after
-//! the cursor is evaluated again on each keystroke).
+//! the cursor is evaluated again when a new line starts).
 //!
 //!     CODEGENIE_BENCH_GGUF=model.gguf cargo bench -p codegenie --bench inline
 //!

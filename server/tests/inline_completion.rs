@@ -135,7 +135,7 @@ async fn a_keystroke_evaluates_only_the_new_tokens_and_typing_through_asks_nothi
 }
 
 #[tokio::test]
-async fn with_a_fim_format_a_keystroke_evaluates_the_new_tokens_and_the_suffix() {
+async fn with_a_fim_format_a_keystroke_evaluates_the_new_tokens_and_a_new_line_the_suffix() {
     let Some(gguf) = codegenie_e2e::test_gguf() else { return };
     let _one = ONE_AT_A_TIME.lock().await;
     let s = settings(&gguf);
@@ -148,16 +148,25 @@ async fn with_a_fim_format_a_keystroke_evaluates_the_new_tokens_and_the_suffix()
     let text = format!("{body}{after}");
     let cursor = body.chars().count();
     let first = complete_in(A, &completer, &assistant, &cs, &text, cursor).await.expect("the model ran");
+    // A keystroke that does not type through the suggestion.
+    let typed = if first.text.starts_with(',') { ';' } else { ',' };
     let stats = first.stats.expect("the model ran");
     assert_eq!(stats.evaluated_tokens, stats.prompt_tokens);
-    let text = format!("{body},{after}");
+    let text = format!("{body}{typed}{after}");
     let second = complete_in(A, &completer, &assistant, &cs, &text, cursor + 1).await.expect("the model ran");
     let stats = second.stats.expect("the model ran");
     assert!(stats.prompt_tokens > 700, "{stats:?}");
-    // PSM order: the tokens after the edit are the new one, the suffix and
-    // the middle marker; everything before the cursor is reused.
-    assert!(stats.evaluated_tokens <= 24, "not the whole prompt: {stats:?}");
-    assert!(stats.evaluated_tokens >= 5, "the suffix after the edit is evaluated again: {stats:?}");
+    // The cursor's line comes after the suffix and the middle marker: a
+    // keystroke on it changes only the prompt's last tokens.
+    assert!(stats.evaluated_tokens <= 3, "only the new tokens are evaluated: {stats:?}");
+    assert_eq!(stats.cached_tokens + stats.evaluated_tokens, stats.prompt_tokens);
+    // A new line moves the cursor's line into the prefix: the suffix and
+    // the markers are evaluated again, the text before them is not.
+    let text = format!("{body}{typed}\n{after}");
+    let third = complete_in(A, &completer, &assistant, &cs, &text, cursor + 2).await.expect("the model ran");
+    let stats = third.stats.expect("the model ran");
+    assert!(stats.evaluated_tokens >= 8, "the suffix again: {stats:?}");
+    assert!(stats.evaluated_tokens * 4 < stats.prompt_tokens, "not the whole prompt: {stats:?}");
     assert_eq!(stats.cached_tokens + stats.evaluated_tokens, stats.prompt_tokens);
 }
 

@@ -5,9 +5,11 @@
 //!
 //! Speed comes from reusing work:
 //! - the prompt starts at a line that stays put while the user types (the
-//!   window's anchor is kept per document while it still fits), so the
-//!   local engine finds all but the last few tokens in its KV cache and
-//!   evaluates only those;
+//!   window's anchor is kept per document while it still fits), and with a
+//!   FIM format the cursor's line comes last, after the suffix, as the
+//!   start of the middle; so the local engine finds all but the last few
+//!   tokens in its KV cache and evaluates only those (the suffix again only
+//!   when a new line starts);
 //! - a newer request cancels the one before it at once ([`Completer::begin`]);
 //! - a user typing through a suggestion gets the rest of it from memory,
 //!   without asking the model again.
@@ -175,7 +177,8 @@ impl Completer {
         let Some(path) = self.local_file(assistant, &spec).await else {
             return Ok(Err(Skip::NotDownloaded(spec.id)));
         };
-        let pieces = spec.completion_pieces(&window.prefix, &window.suffix).unwrap_or_default();
+        let (before_line, line) = window.prefix.split_at(window.line_start);
+        let pieces = spec.completion_pieces(before_line, line, &window.suffix).unwrap_or_default();
         let shape = Shape::at(req.rope, req.offset, settings.max_lines as usize);
         let stops = spec.completion_stops();
         let sampling = Sampling {
@@ -290,6 +293,9 @@ pub struct Window {
     /// Where the prefix starts (a character index).
     pub anchor: usize,
     pub prefix: String,
+    /// Where the cursor's line starts in `prefix` (a byte index; 0 when
+    /// the line starts before the window).
+    pub line_start: usize,
     pub suffix: String,
 }
 
@@ -325,7 +331,11 @@ impl Window {
         {
             suffix.truncate(last_break + 1);
         }
-        Self { anchor, prefix: rope.slice(anchor..offset).to_string(), suffix }
+        let line_char = rope.line_to_char(rope.char_to_line(offset)).max(anchor);
+        let mut prefix = rope.slice(anchor..line_char).to_string();
+        let line_start = prefix.len();
+        prefix.extend(rope.slice(line_char..offset).chunks());
+        Self { anchor, prefix, line_start, suffix }
     }
 }
 

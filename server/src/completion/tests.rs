@@ -115,17 +115,27 @@ fn the_suffix_ends_at_a_line_end() {
     let rope = Rope::from_str(text);
     let w = Window::around(&rope, 4, 100, 9, None);
     assert_eq!(w.prefix, "a = ");
+    assert_eq!(w.line_start, 0);
     assert_eq!(w.suffix, "1\nb = 2\n");
     let w = Window::around(&rope, 4, 100, 0, None);
     assert_eq!(w.suffix, "");
     let w = Window::around(&rope, 4, 100, 1000, None);
     assert_eq!(w.suffix, "1\nb = 2\nc = 3\nd = 4\n");
+    // The cursor's line is marked in the prefix.
+    let w = Window::around(&rope, 10, 100, 0, None);
+    assert_eq!((&w.prefix[..w.line_start], &w.prefix[w.line_start..]), ("a = 1\n", "b = "));
+    // A line that starts before the window: all of the prefix is that line.
+    let long = format!("x = [{}]\n", "1, ".repeat(100));
+    let rope = Rope::from_str(&long);
+    let w = Window::around(&rope, 200, 100, 0, None);
+    assert_eq!((w.line_start, w.prefix.chars().count()), (0, 75));
 }
 
 #[test]
 fn typing_through_a_suggestion_answers_from_memory() {
     let last = Last { model: "m".into(), prefix: "def f(".into(), suffix: "\n".into(), text: "a, b):".into() };
-    let w = |prefix: &str, suffix: &str| Window { anchor: 0, prefix: prefix.into(), suffix: suffix.into() };
+    let w =
+        |prefix: &str, suffix: &str| Window { anchor: 0, prefix: prefix.into(), line_start: 0, suffix: suffix.into() };
     assert_eq!(typed_through(&last, "m", &w("def f(a", "\n")).as_deref(), Some(", b):"));
     assert_eq!(typed_through(&last, "m", &w("def f(", "\n")).as_deref(), Some("a, b):"), "asked again");
     let none = Last { text: String::new(), ..last.clone() };

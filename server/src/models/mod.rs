@@ -247,12 +247,18 @@ impl ModelSpec {
 
     /// The inline-completion prompt as pieces (text, whether the model's
     /// special tokens are read in it): the FIM format's own text is, the
-    /// user's prefix and suffix never are. `None` when the model has no
-    /// inline completion.
-    pub fn completion_pieces(&self, prefix: &str, suffix: &str) -> Option<Vec<(String, bool)>> {
+    /// user's text never is. `None` when the model has no inline completion.
+    ///
+    /// `prefix` is the text before the cursor's line, `line` the cursor's
+    /// line up to the cursor, `suffix` the text after the cursor. With a
+    /// FIM format the cursor's line goes after the format, as the start of
+    /// the middle (as llama.cpp's `/infill` does): typing on a line changes
+    /// only the prompt's last tokens, so the KV cache keeps the rest and
+    /// only a new line evaluates the suffix again.
+    pub fn completion_pieces(&self, prefix: &str, line: &str, suffix: &str) -> Option<Vec<(String, bool)>> {
         match self.completion_support() {
             CompletionSupport::None => None,
-            CompletionSupport::PrefixOnly => Some(vec![(prefix.to_owned(), false)]),
+            CompletionSupport::PrefixOnly => Some(vec![(format!("{prefix}{line}"), false)]),
             CompletionSupport::Fim => {
                 let template = self.fim_template.as_deref().unwrap_or_default();
                 let mut pieces = Vec::new();
@@ -271,6 +277,9 @@ impl ModelSpec {
                     }
                     pieces.push((text.to_owned(), false));
                     rest = &rest[at + field.len()..];
+                }
+                if !line.is_empty() {
+                    pieces.push((line.to_owned(), false));
                 }
                 Some(pieces)
             }
@@ -678,9 +687,13 @@ mod tests {
     /// The FIM prompt as one string, checking that the user's text is never
     /// read for special tokens.
     fn fim(spec: &ModelSpec, prefix: &str, suffix: &str) -> String {
-        let pieces = spec.completion_pieces(prefix, suffix).expect("inline completion");
+        fim_at(spec, prefix, "", suffix)
+    }
+
+    fn fim_at(spec: &ModelSpec, prefix: &str, line: &str, suffix: &str) -> String {
+        let pieces = spec.completion_pieces(prefix, line, suffix).expect("inline completion");
         for (text, special) in &pieces {
-            if text == prefix || text == suffix {
+            if text == prefix || text == line || text == suffix {
                 assert!(!special, "{}: the user's text is its own piece", spec.id);
             }
         }
@@ -702,10 +715,17 @@ mod tests {
         }
         // Phi-2 is a base model without FIM tokens: it continues the prefix.
         assert_eq!(get("phi-2").completion_support(), CompletionSupport::PrefixOnly);
-        assert_eq!(get("phi-2").completion_pieces(p, s), Some(vec![(p.to_owned(), false)]));
+        assert_eq!(get("phi-2").completion_pieces(p, "", s), Some(vec![(p.to_owned(), false)]));
+        assert_eq!(get("phi-2").completion_pieces("a\n", "b", s), Some(vec![("a\nb".to_owned(), false)]));
         // A hosted instruct model without a FIM format completes nothing.
         assert_eq!(get("qwen-coder").completion_support(), CompletionSupport::None);
-        assert_eq!(get("qwen-coder").completion_pieces(p, s), None);
+        assert_eq!(get("qwen-coder").completion_pieces(p, "", s), None);
+        // The cursor's line starts the middle: typing on it changes only the
+        // prompt's end.
+        assert_eq!(
+            fim_at(get("stable-code"), "def add(a, b):\n", "    return a", " + b\n"),
+            "<fim_prefix>def add(a, b):\n<fim_suffix> + b\n<fim_middle>    return a"
+        );
         for id in ["deepseek-coder", "gemma", "stable-code", "replit-code"] {
             let m = get(id);
             assert_eq!(m.completion_support(), CompletionSupport::Fim, "{id}");
@@ -735,13 +755,14 @@ mod tests {
         let (reg, problems) = Registry::from_settings(&s);
         assert!(problems.is_empty(), "{problems:?}");
         assert_eq!(
-            reg.get("spm").unwrap().completion_pieces("a", "b").unwrap(),
+            reg.get("spm").unwrap().completion_pieces("a", "c", "b").unwrap(),
             vec![
                 ("<SUF>".to_owned(), true),
                 ("b".to_owned(), false),
                 ("<PRE>".to_owned(), true),
                 ("a".to_owned(), false),
-                ("<MID>".to_owned(), true)
+                ("<MID>".to_owned(), true),
+                ("c".to_owned(), false)
             ]
         );
         assert_eq!(reg.get("deepseek-coder").unwrap().completion_support(), CompletionSupport::None);
