@@ -310,3 +310,99 @@ async fn one_connection_serves_many_requests() {
     // back; beyond that, every answer leaves its connection reusable.
     assert!(server.connections() <= 2, "{} connections for 6 requests", server.connections());
 }
+
+/// Inline completion from a hosted model the user turned it on for: the
+/// FIM prompt goes as plain text (TGI, Hugging Face text generation, OpenAI
+/// text completions), greedy and not streamed, sent once; a chat-only API
+/// is told apart without a request.
+#[tokio::test]
+async fn hosted_models_complete_inline_with_their_fim_prompt() {
+    use codegenie::completion::{Completer, Request, Skip};
+    use codegenie::config::CompletionSettings;
+    let server = ModelServer::start().await.unwrap();
+    let mut settings = settings(&server);
+    settings.hf.token = None;
+    serve_model_as(&mut settings, "deepseek-coder", "tgi", &server.url());
+    serve_model_as(&mut settings, "stable-code", "openai", &format!("{}/v1", server.url()));
+    settings.models.get_mut("stable-code").unwrap().chat = Some(false);
+    serve_model_as(&mut settings, "gemma", "hf-inference", &format!("{}/models/gemma", server.url()));
+    let assistant = assistant(&settings);
+    let (before, after) = ("def add(a, b):\n    ", "\n\nprint(add(1, 2))\n");
+    let rope = ropey::Rope::from_str(&format!("{before}{after}"));
+    let complete = |model: &str, doc: &'static str| {
+        let (completer, assistant, rope) = (Completer::new(), assistant.clone(), rope.clone());
+        let cs = CompletionSettings { model: Some(model.to_owned()), enabled: Some(true), ..Default::default() };
+        async move {
+            let req = Request { doc, rope: &rope, offset: before.chars().count(), language: "python" };
+            completer.complete(&assistant, &cs, req, &CancellationToken::new()).await
+        }
+    };
+    let cases = [
+        (
+            "deepseek-coder",
+            "/generate",
+            "<｜fim▁begin｜>def add(a, b):\n<｜fim▁hole｜>\n\nprint(add(1, 2))\n<｜fim▁end｜>    ",
+        ),
+        (
+            "stable-code",
+            "/v1/completions",
+            "<fim_prefix>def add(a, b):\n<fim_suffix>\n\nprint(add(1, 2))\n<fim_middle>    ",
+        ),
+        (
+            "gemma",
+            "/models/gemma",
+            "<|fim_prefix|>def add(a, b):\n<|fim_suffix|>\n\nprint(add(1, 2))\n<|fim_middle|>    ",
+        ),
+    ];
+    for (id, path, prompt) in cases {
+        server.reset();
+        let stop: Vec<String> = assistant.registry().get(id).unwrap().completion_stops();
+        // The answer goes on past a stop sequence (a server may honour only
+        // four) and repeats the lines after the cursor.
+        let answer = format!("return a + b{} + c\n\nprint(add(1, 2))\n", stop.last().unwrap());
+        server.set_options(|o| o.answer = Some(answer));
+        let suggestion = complete(id, "file:///w/a.py").await.unwrap_or_else(|e| panic!("{id}: {e}"));
+        let suggestion = suggestion.unwrap_or_else(|skip| panic!("{id}: {skip:?}"));
+        assert_eq!(suggestion.text, "return a + b", "{id}");
+        let requests = server.requests();
+        assert_eq!(requests.len(), 1, "{id}");
+        let req = &requests[0];
+        assert_eq!(req.path, path, "{id}");
+        let body = if id == "stable-code" {
+            json!({
+                "model": "stabilityai/stable-code-instruct-3b",
+                "prompt": prompt,
+                "max_tokens": 64,
+                "temperature": 0.0,
+                "stream": false,
+                "stop": stop.iter().take(4).collect::<Vec<_>>(),
+            })
+        } else {
+            let mut body = json!({
+                "inputs": prompt,
+                "parameters": {"max_new_tokens": 64, "stop": stop, "return_full_text": false, "do_sample": false},
+            });
+            if id == "deepseek-coder" {
+                body["stream"] = json!(false);
+            }
+            body
+        };
+        assert_eq!(req.body, body, "{id}");
+    }
+    // A failure is not retried: the user has typed on.
+    server.reset();
+    server.push_failure(codegenie_model_server::Failure::Status { status: 503 });
+    let err = complete("deepseek-coder", "file:///w/b.py").await.expect_err("a failure");
+    assert!(err.to_string().contains("503"), "{err}");
+    assert_eq!(server.requests().len(), 1);
+    // A chat-only API cannot carry the prompt: no request.
+    server.reset();
+    serve_model_as(&mut settings, "phi-2", "hf-router", &server.url());
+    settings.models.get_mut("phi-2").unwrap().token = Some(codegenie::config::Secret::new("t"));
+    let assistant = models_support::assistant(&settings);
+    let (completer, cs) = (Completer::new(), CompletionSettings { model: Some("phi-2".into()), ..Default::default() });
+    let req = Request { doc: "file:///w/c.py", rope: &rope, offset: before.chars().count(), language: "python" };
+    let skip = completer.complete(&assistant, &cs, req, &CancellationToken::new()).await.unwrap();
+    assert_eq!(skip, Err(Skip::Hosted("phi-2".into())));
+    assert!(server.requests().is_empty());
+}

@@ -20,7 +20,7 @@ use crate::config::{Problem, Settings};
 use crate::models::download::{Downloader, HubSettings};
 use crate::models::local::{LocalEngine, Sampling};
 use crate::models::postprocess::{self, CodeTarget};
-use crate::models::{ApiForm, Call, Endpoint, ModelClient, ModelError, ModelSpec, Registry, Task};
+use crate::models::{ApiForm, Call, Endpoint, ModelClient, ModelError, ModelSpec, Registry, RetryPolicy, Task};
 
 pub use crate::models::{Event, Progress};
 pub use record::{Outcome, Recording, Work};
@@ -197,6 +197,27 @@ impl Assistant {
     fn call(&self, spec: &ModelSpec, task: Task, language: &str, text: &str) -> Result<Call, ModelError> {
         let endpoint = Endpoint::resolve(spec, &self.settings.hf)?;
         Ok(Call::new(spec, endpoint, task, language, text, true))
+    }
+
+    /// An inline suggestion from a hosted model: `prompt`, already in the
+    /// model's fill-in-the-middle format, sent once: no retries and no
+    /// waiting for a model that is loading, since the user has typed on by
+    /// then. `Ok(None)` when the model's API takes chat messages only.
+    pub async fn complete_hosted(
+        &self,
+        spec: &ModelSpec,
+        prompt: String,
+        max_tokens: u32,
+        stop: &[String],
+        cancel: &CancellationToken,
+    ) -> Result<Option<String>, ModelError> {
+        let endpoint = Endpoint::resolve(spec, &self.settings.hf)?;
+        let Some(call) = Call::completion(spec, endpoint, prompt, max_tokens, stop) else {
+            return Ok(None);
+        };
+        let policy = RetryPolicy { max_retries: 0, max_loading_wait: Duration::ZERO, ..self.client.policy().clone() };
+        let raw = self.client.clone().with_policy(policy).run(&call, &Progress::none(), cancel).await?;
+        Ok(Some(postprocess::suggestion(&raw, stop)))
     }
 
     /// Generate code. Fails with [`ModelError::NoCode`] rather than return an

@@ -63,7 +63,8 @@ pub enum Skip {
     Unsupported(String),
     /// The model's file is not on disk (nothing is downloaded on a keystroke).
     NotDownloaded(String),
-    /// Hosted models do not complete inline.
+    /// A hosted model whose API takes chat messages only, which cannot
+    /// carry a fill-in-the-middle prompt.
     Hosted(String),
     /// `completion.max_per_minute` was reached.
     Budget,
@@ -156,9 +157,6 @@ impl Completer {
         if spec.completion_support() == CompletionSupport::None {
             return Ok(Err(Skip::Unsupported(spec.id)));
         }
-        if spec.api != ApiForm::Local {
-            return Ok(Err(Skip::Hosted(spec.id)));
-        }
         let state = self.state(req.doc);
         let window = Window::around(
             req.rope,
@@ -174,13 +172,25 @@ impl Completer {
         if !self.spend(settings.max_per_minute) {
             return Ok(Err(Skip::Budget));
         }
-        let Some(path) = self.local_file(assistant, &spec).await else {
-            return Ok(Err(Skip::NotDownloaded(spec.id)));
-        };
         let (before_line, line) = window.prefix.split_at(window.line_start);
         let pieces = spec.completion_pieces(before_line, line, &window.suffix).unwrap_or_default();
         let shape = Shape::at(req.rope, req.offset, settings.max_lines as usize);
         let stops = spec.completion_stops();
+        if spec.api != ApiForm::Local {
+            let prompt: String = pieces.into_iter().map(|(text, _)| text).collect();
+            let Some(raw) = assistant.complete_hosted(&spec, prompt, settings.max_tokens, &stops, cancel).await? else {
+                return Ok(Err(Skip::Hosted(spec.id)));
+            };
+            // Hosted servers stop at the token limit, not at a block's end.
+            let text = trim_overlap(&raw, &shape, &window.suffix);
+            let last =
+                Last { model: spec.id.clone(), prefix: window.prefix, suffix: window.suffix, text: text.clone() };
+            self.remember(req.doc, window.anchor, Some(last));
+            return Ok(Ok(Suggestion { text, model: spec.id, from_cache: false, stats: None }));
+        }
+        let Some(path) = self.local_file(assistant, &spec).await else {
+            return Ok(Err(Skip::NotDownloaded(spec.id)));
+        };
         let sampling = Sampling {
             max_new_tokens: settings.max_tokens,
             temperature: 0.0,
@@ -204,6 +214,8 @@ impl Completer {
             )
             .await?;
         let text = trim_overlap(&out.text, &shape, &window.suffix);
+        let last = Last { model: spec.id.clone(), prefix: window.prefix, suffix: window.suffix, text: text.clone() };
+        self.remember(req.doc, window.anchor, Some(last));
         tracing::debug!(
             model = %spec.id,
             evaluated = out.stats.evaluated_tokens,
@@ -212,8 +224,6 @@ impl Completer {
             chars = text.len(),
             "inline completion"
         );
-        let last = Last { model: spec.id.clone(), prefix: window.prefix, suffix: window.suffix, text: text.clone() };
-        self.remember(req.doc, window.anchor, Some(last));
         Ok(Ok(Suggestion { text, model: spec.id, from_cache: false, stats: Some(out.stats) }))
     }
 

@@ -92,8 +92,9 @@ impl Server {
                  tokens); set `completion.model` to a model that has (see `codegenie models`)"
             ),
             Skip::Hosted(model) => format!(
-                "CodeGenie: inline completion runs on local models only; `{model}` is hosted. Set \
-                 `completion.model` to a local model"
+                "CodeGenie: `{model}` is a hosted chat API, which cannot complete inline. Set \
+                 `completion.model` to a local model, or to a hosted one that takes plain text \
+                 (api `tgi`, `hf-inference`, or `openai` with `chat = false`)"
             ),
             Skip::Budget => {
                 tracing::debug!(?skip, "no inline suggestion");

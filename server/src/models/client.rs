@@ -152,6 +152,19 @@ impl Call {
         Self { model: spec.id.clone(), repo: spec.repo.clone(), endpoint, body, stream }
     }
 
+    /// An inline completion request (see [`wire::completion_body`]); `None`
+    /// when the endpoint takes chat messages only.
+    pub fn completion(
+        spec: &ModelSpec,
+        endpoint: Endpoint,
+        prompt: String,
+        max_tokens: u32,
+        stop: &[String],
+    ) -> Option<Self> {
+        let body = wire::completion_body(spec, &endpoint, prompt, max_tokens, stop)?;
+        Some(Self { model: spec.id.clone(), repo: spec.repo.clone(), endpoint, body, stream: false })
+    }
+
     pub fn url(&self) -> &str {
         if self.stream { &self.endpoint.stream_url } else { &self.endpoint.url }
     }

@@ -130,17 +130,23 @@ fn clean_edges(raw: &str, stop: &[String], sent_prompt: &str) -> String {
             break;
         }
     }
-    let cut = stop
-        .iter()
-        .map(String::as_str)
-        .chain(CHAT_TOKENS.iter().copied())
-        .filter(|s| !s.is_empty())
-        .filter_map(|s| text.find(s))
-        .min();
-    if let Some(at) = cut {
+    cut_at_first(&mut text, stop.iter().map(String::as_str).chain(CHAT_TOKENS.iter().copied()));
+    text
+}
+
+/// An inline suggestion as a hosted server sent it, cut at the first stop
+/// sequence: OpenAI-compatible servers take at most four.
+pub fn suggestion(raw: &str, stop: &[String]) -> String {
+    let mut text = raw.replace("\r\n", "\n");
+    cut_at_first(&mut text, stop.iter().map(String::as_str));
+    text
+}
+
+/// Cut `text` where the first of `stops` begins.
+fn cut_at_first<'a>(text: &mut String, stops: impl Iterator<Item = &'a str>) {
+    if let Some(at) = stops.filter(|s| !s.is_empty()).filter_map(|s| text.find(s)).min() {
         text.truncate(at);
     }
-    text
 }
 
 #[derive(Debug)]

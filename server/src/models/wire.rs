@@ -27,66 +27,115 @@ pub struct Body {
     pub prompt: String,
 }
 
-/// Build the request body for a task.
-pub fn body(spec: &ModelSpec, endpoint: &Endpoint, task: Task, language: &str, text: &str, stream: bool) -> Body {
-    let instruction = spec.instruction(task, language, text);
-    let format = match (endpoint.api, endpoint.chat) {
+/// The body format an endpoint takes.
+fn format_of(endpoint: &Endpoint) -> Format {
+    match (endpoint.api, endpoint.chat) {
         (ApiForm::HfRouter, _) | (ApiForm::OpenAi, true) => Format::Chat,
         (ApiForm::OpenAi, false) => Format::Completion,
         (ApiForm::HfInference, _) => Format::HfInference,
         // The local engine takes no request body; TGI's plain prompt is the nearest.
         (ApiForm::Tgi, _) | (ApiForm::Local, _) => Format::Tgi,
-    };
-    match format {
-        Format::Chat | Format::Completion => {
-            let mut json = json!({
-                "model": spec.repo,
-                "max_tokens": spec.max_new_tokens,
-                "temperature": decimal(spec.temperature),
-                "top_p": decimal(spec.top_p),
-                "stream": stream,
-            });
-            // OpenAI-compatible servers accept at most four stop sequences.
-            if !spec.stop.is_empty() {
-                json["stop"] = json!(spec.stop.iter().take(4).collect::<Vec<_>>());
-            }
-            let prompt = if format == Format::Chat {
-                let mut messages = Vec::new();
-                if let Some(system) = spec.system.as_deref().filter(|s| !s.trim().is_empty()) {
-                    messages.push(json!({"role": "system", "content": system}));
-                }
-                messages.push(json!({"role": "user", "content": instruction}));
-                json["messages"] = json!(messages);
-                instruction
-            } else {
-                let prompt = spec.raw_prompt(&instruction);
-                json["prompt"] = json!(prompt);
-                prompt
-            };
-            Body { format, json, prompt }
-        }
-        Format::HfInference | Format::Tgi => {
-            let prompt = spec.raw_prompt(&instruction);
-            let mut parameters = json!({
-                "max_new_tokens": spec.max_new_tokens,
-                "top_p": decimal(spec.top_p),
-                "stop": spec.stop,
-                "return_full_text": false,
-            });
-            // Text generation servers refuse a temperature of 0: that means greedy.
-            if spec.temperature > 0.0 {
-                parameters["temperature"] = json!(decimal(spec.temperature));
-                parameters["do_sample"] = json!(true);
-            } else {
-                parameters["do_sample"] = json!(false);
-            }
-            let mut json = json!({"inputs": prompt, "parameters": parameters});
-            if format == Format::Tgi {
-                json["stream"] = json!(stream);
-            }
-            Body { format, json, prompt }
-        }
     }
+}
+
+/// How the text is drawn: the parts of a body that are not the prompt.
+struct Draw<'a> {
+    max_tokens: u32,
+    temperature: f32,
+    /// `None` leaves it out: TGI refuses 1.0.
+    top_p: Option<f32>,
+    stop: &'a [String],
+    stream: bool,
+}
+
+/// Build the request body for a task.
+pub fn body(spec: &ModelSpec, endpoint: &Endpoint, task: Task, language: &str, text: &str, stream: bool) -> Body {
+    let instruction = spec.instruction(task, language, text);
+    let draw = Draw {
+        max_tokens: spec.max_new_tokens,
+        temperature: spec.temperature,
+        top_p: Some(spec.top_p),
+        stop: &spec.stop,
+        stream,
+    };
+    match format_of(endpoint) {
+        Format::Chat => {
+            let mut json = openai_json(&spec.repo, &draw);
+            let mut messages = Vec::new();
+            if let Some(system) = spec.system.as_deref().filter(|s| !s.trim().is_empty()) {
+                messages.push(json!({"role": "system", "content": system}));
+            }
+            messages.push(json!({"role": "user", "content": instruction}));
+            json["messages"] = json!(messages);
+            Body { format: Format::Chat, json, prompt: instruction }
+        }
+        format => text_body(format, &spec.repo, spec.raw_prompt(&instruction), &draw),
+    }
+}
+
+/// The body of an inline completion: `prompt` as it is (already in the
+/// model's fill-in-the-middle format), greedy, not streamed. `None` when
+/// the endpoint takes only chat messages, which cannot carry it.
+pub fn completion_body(
+    spec: &ModelSpec,
+    endpoint: &Endpoint,
+    prompt: String,
+    max_tokens: u32,
+    stop: &[String],
+) -> Option<Body> {
+    let draw = Draw { max_tokens, temperature: 0.0, top_p: None, stop, stream: false };
+    match format_of(endpoint) {
+        Format::Chat => None,
+        format => Some(text_body(format, &spec.repo, prompt, &draw)),
+    }
+}
+
+/// The fields every OpenAI-compatible body has.
+fn openai_json(repo: &str, draw: &Draw) -> Value {
+    let mut json = json!({
+        "model": repo,
+        "max_tokens": draw.max_tokens,
+        "temperature": decimal(draw.temperature),
+        "stream": draw.stream,
+    });
+    if let Some(top_p) = draw.top_p {
+        json["top_p"] = json!(decimal(top_p));
+    }
+    // OpenAI-compatible servers accept at most four stop sequences.
+    if !draw.stop.is_empty() {
+        json["stop"] = json!(draw.stop.iter().take(4).collect::<Vec<_>>());
+    }
+    json
+}
+
+/// A body carrying a plain prompt: OpenAI text completions, Hugging Face
+/// text generation or TGI.
+fn text_body(format: Format, repo: &str, prompt: String, draw: &Draw) -> Body {
+    if format == Format::Completion || format == Format::Chat {
+        let mut json = openai_json(repo, draw);
+        json["prompt"] = json!(prompt);
+        return Body { format: Format::Completion, json, prompt };
+    }
+    let mut parameters = json!({
+        "max_new_tokens": draw.max_tokens,
+        "stop": draw.stop,
+        "return_full_text": false,
+    });
+    if let Some(top_p) = draw.top_p {
+        parameters["top_p"] = json!(decimal(top_p));
+    }
+    // Text generation servers refuse a temperature of 0: that means greedy.
+    if draw.temperature > 0.0 {
+        parameters["temperature"] = json!(decimal(draw.temperature));
+        parameters["do_sample"] = json!(true);
+    } else {
+        parameters["do_sample"] = json!(false);
+    }
+    let mut json = json!({"inputs": prompt, "parameters": parameters});
+    if format == Format::Tgi {
+        json["stream"] = json!(draw.stream);
+    }
+    Body { format, json, prompt }
 }
 
 /// An `f32` setting as the decimal the user wrote (`0.2`, not `0.20000000298…`).
