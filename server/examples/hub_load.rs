@@ -5,9 +5,12 @@
 //! (or MongoDB with `--mongodb URI`). Then:
 //!
 //! 1. `--users` accounts sign up (default 200);
-//! 2. direct: every user at once sends `--rounds` requests (default 25),
-//!    one after the other, straight to the model server (the very request
-//!    the hub sends, replayed): the model's own latency under that load;
+//! 2. direct: every user sends `--rounds` requests (default 25), one after
+//!    the other, straight to the model server (the very request the hub
+//!    sends, replayed): the model's own latency under that load. The users
+//!    join over `--ramp-ms` (default 1000), evenly spaced, as load tools
+//!    ramp users up; `--ramp-ms 0` starts them all at the same instant (a
+//!    burst: the first round then waits for the CPU behind 199 others);
 //! 3. hub: the same through the hub (`POST /v1/generate`, streamed to its
 //!    `done` event, authenticated, recorded in the history);
 //! 4. the hub's resident memory after the sign-ups, every second of the
@@ -36,11 +39,14 @@ struct Args {
     users: usize,
     rounds: usize,
     latency_ms: u64,
+    /// Users join over this long, evenly spaced (as load tools ramp users
+    /// up); 0: all at the same instant.
+    ramp_ms: u64,
     mongodb: Option<String>,
 }
 
 fn args() -> Args {
-    let mut a = Args { bin: String::new(), users: 200, rounds: 25, latency_ms: 100, mongodb: None };
+    let mut a = Args { bin: String::new(), users: 200, rounds: 25, latency_ms: 100, ramp_ms: 1000, mongodb: None };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         let mut value = || it.next().unwrap_or_else(|| panic!("{flag} needs a value"));
@@ -49,6 +55,7 @@ fn args() -> Args {
             "--users" => a.users = value().parse().expect("--users N"),
             "--rounds" => a.rounds = value().parse().expect("--rounds N"),
             "--latency-ms" => a.latency_ms = value().parse().expect("--latency-ms N"),
+            "--ramp-ms" => a.ramp_ms = value().parse().expect("--ramp-ms N"),
             "--mongodb" => a.mongodb = Some(value()),
             other => panic!("unknown argument {other}"),
         }
@@ -91,10 +98,15 @@ fn ms(d: Duration) -> String {
     format!("{:.1}", d.as_secs_f64() * 1000.0)
 }
 
-/// Every user at once, each sending `rounds` requests one after the other
+/// Every user, joining over `ramp`, sending `rounds` requests one after the other
 /// (a closed loop, no pause): the latency of each request with what the
 /// request itself reports (the hub's model time), and the errors.
-async fn load<F, Fut>(users: usize, rounds: usize, one: Arc<F>) -> (Vec<(Duration, Duration)>, usize)
+async fn load<F, Fut>(
+    users: usize,
+    rounds: usize,
+    ramp: Duration,
+    one: Arc<F>,
+) -> (Vec<(usize, Duration, Duration)>, usize)
 where
     F: Fn(usize) -> Fut + Send + Sync + 'static,
     Fut: std::future::Future<Output = Result<Duration, String>> + Send,
@@ -103,12 +115,13 @@ where
         .map(|u| {
             let one = one.clone();
             tokio::spawn(async move {
+                tokio::time::sleep(ramp.mul_f64(u as f64 / users as f64)).await;
                 let mut times = Vec::new();
                 let mut errors = 0;
-                for _ in 0..rounds {
+                for round in 0..rounds {
                     let start = Instant::now();
                     match tokio::time::timeout(Duration::from_secs(30), one(u)).await {
-                        Ok(Ok(inner)) => times.push((start.elapsed(), inner)),
+                        Ok(Ok(inner)) => times.push((round, start.elapsed(), inner)),
                         Ok(Err(e)) => {
                             eprintln!("error: {e}");
                             errors += 1;
@@ -141,7 +154,7 @@ async fn main() {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let data = dir.path().join("data");
     let toml = format!(
-        "{}{}[hub.limits]\nlogin_per_ip = 0\ngenerate_per_ip = 0\n",
+        "{}{}[hub.limits]\nlogin_per_ip = 0\ngenerate_per_ip = 0\ngenerate_per_user = 1000000\n",
         codegenie_e2e::trusted_toml(&data, &models.url()),
         codegenie_e2e::hosted_builtins_toml()
     );
@@ -223,8 +236,8 @@ async fn main() {
             Ok(Duration::ZERO)
         }
     });
-    let (times, direct_errors) = load(a.users, a.rounds, direct_one).await;
-    let mut direct: Vec<Duration> = times.into_iter().map(|(t, _)| t).collect();
+    let (times, direct_errors) = load(a.users, a.rounds, Duration::from_millis(a.ramp_ms), direct_one).await;
+    let mut direct: Vec<Duration> = times.into_iter().map(|(_, t, _)| t).collect();
     direct.sort();
 
     // 3. Through the hub, its memory sampled every second.
@@ -262,12 +275,18 @@ async fn main() {
         }
     });
     let cpu_before = cpu_time(pid);
-    let (times, hub_errors) = load(a.users, a.rounds, hub_one).await;
+    let (times, hub_errors) = load(a.users, a.rounds, Duration::from_millis(a.ramp_ms), hub_one).await;
     let hub_cpu = cpu_time(pid).saturating_sub(cpu_before);
-    for (total, model) in times {
+    // The first round: every user's first request at the same instant.
+    let mut added_first = Vec::new();
+    for (round, total, model) in times {
         via.push(total);
         added.push(total.saturating_sub(model));
+        if round == 0 {
+            added_first.push(total.saturating_sub(model));
+        }
     }
+    added_first.sort();
     sampler.abort();
     let mut rss = samples.lock().expect("samples").clone();
     rss.push(rss_kib(pid));
@@ -278,8 +297,9 @@ async fn main() {
 
     let n = a.users * a.rounds;
     println!(
-        "hub load test: {} users x {} rounds, model latency {} ms, store {}",
+        "hub load test: {} users (joining over {} ms) x {} rounds, model latency {} ms, store {}",
         a.users,
+        a.ramp_ms,
         a.rounds,
         a.latency_ms,
         if a.mongodb.is_some() { "mongodb" } else { "local" }
@@ -303,6 +323,11 @@ async fn main() {
         ms(percentile(&added, 0.95)),
         ms(percentile(&added, 0.99)),
         ms(added.last().copied().unwrap_or_default())
+    );
+    println!(
+        "  of which the first round (every user's first request): p50 {} ms, p99 {} ms",
+        ms(percentile(&added_first, 0.50)),
+        ms(percentile(&added_first, 0.99)),
     );
     println!(
         "hub CPU: {:.2} s for {} generations, {} µs each",

@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # Load test of `codegenie hub` on loopback: 200 simulated users generating
-# at once against a model server that answers after 100 ms, first straight
-# to the model server, then through the hub; prints the latency percentiles
-# of both, the hub's added latency (p50/p95/p99), the errors and the hub's
-# resident memory after each round. Exits non-zero on any error.
+# at the same time against a model server that answers after 100 ms, first
+# straight to the model server, then through the hub; prints the latency
+# percentiles of both, the hub's added latency (p50/p95/p99, and for the
+# first round alone), the errors and the hub's resident memory every second.
+# Exits non-zero on any error.
 #
-#   bash tests/bench/hub-load.sh [--debug] [--users N] [--rounds N] [--latency-ms N] [--mongodb URI]
+#   bash tests/bench/hub-load.sh [--debug] [--users N] [--rounds N] [--latency-ms N] [--ramp-ms N] [--mongodb URI]
 #
-#   --debug   measure the debug build (quick to build; slower than what ships)
+#   --debug     measure the debug build (quick to build; slower than what ships)
+#   --ramp-ms   users join over this long, evenly spaced (default 1000);
+#               0 starts all of them at the same instant
 #
 # Bounded: users x rounds requests, each with a 30 s timeout; loopback only.
 # The release build takes a while the first time (thin LTO).

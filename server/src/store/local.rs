@@ -4,8 +4,13 @@
 //!   share the file at once.
 //! - The schema is versioned with `PRAGMA user_version`; [`MIGRATIONS`] are
 //!   applied in order, each in its own transaction, when the file is opened.
-//! - SQLite calls block, so each operation runs on `spawn_blocking` with the
-//!   one connection behind a mutex; async workers never wait on the disk.
+//! - SQLite calls block, so every operation goes to one thread that owns
+//!   the connection ([`super::local_worker`]); async workers never wait on
+//!   the disk, and transactions that queue up commit together.
+//! - Commits do not wait for the disk (`synchronous = NORMAL`); the WAL's
+//!   checkpoints, which do, run on a connection of their own on the
+//!   blocking pool ([`Checkpoints`]), so no request waits behind one while
+//!   holding the connection. Nothing runs while the store is idle.
 //! - Tables mirror the MongoDB collections (`users`, `prompts`, `history`,
 //!   `sessions`, `password_resets`); there are no foreign keys, deletes
 //!   cascade explicitly inside a transaction, as in the MongoDB backend.
@@ -14,7 +19,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use rusqlite::types::Value;
-use rusqlite::{Connection, ErrorCode, OptionalExtension, Row, Transaction, params};
+use rusqlite::{Connection, ErrorCode, OptionalExtension, Row, params};
+
+use super::local_worker::Worker;
 
 use super::*;
 
@@ -88,7 +95,66 @@ CREATE INDEX rate_limits_expiry ON rate_limits (expires_at);
 /// The SQLite store. Open it with [`LocalStore::open`].
 pub struct LocalStore {
     path: PathBuf,
-    conn: Arc<Mutex<Connection>>,
+    worker: Worker,
+    checkpoints: Arc<Checkpoints>,
+}
+
+/// Operations between two checkpoints of the WAL (a write adds a few
+/// pages: the WAL stays within a few megabytes).
+const CHECKPOINT_EVERY: u32 = 256;
+
+/// The WAL's own checkpoint on the request connection, only as a safety
+/// net (in pages, 4 KiB each): [`Checkpoints`] runs long before.
+const AUTOCHECKPOINT_PAGES: u32 = 16_384;
+
+/// Checkpoints of the WAL away from the request connection: every
+/// [`CHECKPOINT_EVERY`] operations, a passive checkpoint (it copies what
+/// it can and never blocks a writer) on a second connection, on the
+/// blocking pool, one at a time. A checkpoint syncs the database file;
+/// behind the request connection's mutex that sync stalled every request
+/// queued behind it.
+struct Checkpoints {
+    path: PathBuf,
+    ops: std::sync::atomic::AtomicU32,
+    running: std::sync::atomic::AtomicBool,
+    conn: Mutex<Option<Connection>>,
+}
+
+impl Checkpoints {
+    fn new(path: PathBuf) -> Self {
+        Self { path, ops: Default::default(), running: Default::default(), conn: Mutex::new(None) }
+    }
+
+    /// Count one operation; start a checkpoint when it is time.
+    fn count(self: &Arc<Self>) {
+        use std::sync::atomic::Ordering;
+        if self.ops.fetch_add(1, Ordering::Relaxed) % CHECKPOINT_EVERY != CHECKPOINT_EVERY - 1 {
+            return;
+        }
+        if self.running.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let me = Arc::clone(self);
+        tokio::task::spawn_blocking(move || {
+            if let Err(e) = me.run() {
+                tracing::debug!("WAL checkpoint skipped: {e}");
+            }
+            me.running.store(false, Ordering::Release);
+        });
+    }
+
+    fn run(&self) -> rusqlite::Result<()> {
+        let mut conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
+        if conn.is_none() {
+            let c = Connection::open(&self.path)?;
+            c.busy_timeout(std::time::Duration::from_millis(100))?;
+            *conn = Some(c);
+        }
+        if let Some(c) = conn.as_ref() {
+            c.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))?;
+        }
+        Ok(())
+    }
 }
 
 fn text(value: &str) -> Value {
@@ -99,7 +165,7 @@ fn other(err: impl std::fmt::Display) -> StoreError {
     StoreError::Other(err.to_string())
 }
 
-fn sql_error(err: rusqlite::Error) -> StoreError {
+pub(super) fn sql_error(err: rusqlite::Error) -> StoreError {
     match err.sqlite_error_code() {
         Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => {
             StoreError::Unavailable(format!("the local store is busy: {err}"))
@@ -205,7 +271,7 @@ fn like_pattern(text: &str) -> String {
     pattern
 }
 
-fn insert_event(tx: &Transaction<'_>, event: &HistoryEvent) -> rusqlite::Result<()> {
+fn insert_event(tx: &Connection, event: &HistoryEvent) -> rusqlite::Result<()> {
     tx.prepare_cached(
         "INSERT INTO history (id, user_id, kind, prompt_id, model, detail, created_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (id) DO NOTHING",
@@ -233,7 +299,11 @@ impl LocalStore {
                 StoreError::Unavailable(format!("the local store {} cannot be opened: {e}", path.display()))
             })?;
         tracing::info!(path = %path.display(), "local store opened");
-        Ok(Self { path, conn: Arc::new(Mutex::new(conn)) })
+        let worker = Worker::start(conn).map_err(|e| {
+            StoreError::Unavailable(format!("the local store {} cannot be opened: {e}", path.display()))
+        })?;
+        let checkpoints = Arc::new(Checkpoints::new(path.clone()));
+        Ok(Self { path, worker, checkpoints })
     }
 
     fn open_blocking(path: &Path) -> Result<Connection, String> {
@@ -244,6 +314,7 @@ impl LocalStore {
         conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(|e| e.to_string())?;
         conn.pragma_update(None, "journal_mode", "WAL").map_err(|e| e.to_string())?;
         conn.pragma_update(None, "synchronous", "NORMAL").map_err(|e| e.to_string())?;
+        conn.pragma_update(None, "wal_autocheckpoint", AUTOCHECKPOINT_PAGES).map_err(|e| e.to_string())?;
         migrate(&mut conn).map_err(|e| e.to_string())?;
         Ok(conn)
     }
@@ -252,34 +323,28 @@ impl LocalStore {
         &self.path
     }
 
-    /// Runs `f` with the connection on the blocking pool.
+    /// Runs `f` with the connection on the store's thread.
     async fn call<T, F>(&self, f: F) -> StoreResult<T>
     where
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> StoreResult<T> + Send + 'static,
     {
-        let conn = Arc::clone(&self.conn);
-        tokio::task::spawn_blocking(move || {
-            let mut conn = conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            f(&mut conn)
-        })
-        .await
-        .map_err(other)?
+        let result = self.worker.call(f).await;
+        self.checkpoints.count();
+        result
     }
 
-    /// Runs `f` inside a transaction that commits when it returns `Ok`.
+    /// Runs `f` inside a transaction that commits when it returns `Ok`
+    /// (with the other transactions waiting then, each undone alone when
+    /// it fails).
     async fn transaction<T, F>(&self, f: F) -> StoreResult<T>
     where
         T: Send + 'static,
-        F: FnOnce(&Transaction<'_>) -> rusqlite::Result<T> + Send + 'static,
+        F: FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
     {
-        self.call(move |conn| {
-            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(sql_error)?;
-            let value = f(&tx).map_err(sql_error)?;
-            tx.commit().map_err(sql_error)?;
-            Ok(value)
-        })
-        .await
+        let result = self.worker.transaction(f).await;
+        self.checkpoints.count();
+        result
     }
 
     /// Runs one statement that changes rows and returns how many changed.
@@ -425,12 +490,12 @@ impl LocalStore {
     pub(crate) async fn count_hit(&self, key: &str, expires_at: Millis, now: Millis) -> StoreResult<u32> {
         let key = key.to_owned();
         self.transaction(move |tx| {
-            let count: u32 = tx.query_row(
-                "INSERT INTO rate_limits (key, count, expires_at) VALUES (?1, 1, ?2) \
-                 ON CONFLICT (key) DO UPDATE SET count = count + 1 RETURNING count",
-                params![key, expires_at],
-                |row| row.get(0),
-            )?;
+            let count: u32 = tx
+                .prepare_cached(
+                    "INSERT INTO rate_limits (key, count, expires_at) VALUES (?1, 1, ?2) \
+                     ON CONFLICT (key) DO UPDATE SET count = count + 1 RETURNING count",
+                )?
+                .query_row(params![key, expires_at], |row| row.get(0))?;
             // Counters of past windows go when a key starts a new one.
             if count == 1 {
                 tx.execute("DELETE FROM rate_limits WHERE expires_at <= ?1", [now])?;
@@ -682,6 +747,35 @@ mod tests {
     #[test]
     fn like_patterns_escape_wildcards() {
         assert_eq!(like_pattern("50%_a\\b"), r"%50\%\_a\\b%");
+    }
+
+    /// The WAL is checkpointed away from the request connection: after
+    /// many writes it holds only the last few, not all of them (the
+    /// request connection's own checkpoint waits for 16,384 pages).
+    #[tokio::test]
+    async fn the_wal_is_checkpointed_in_the_background() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(FILE_NAME);
+        let store = LocalStore::open(&path).await.unwrap();
+        for i in 0..768 {
+            store.count_hit(&format!("k{i}"), 60_000, 1).await.unwrap();
+            // Let a checkpoint that started finish before the next batch.
+            while store.checkpoints.running.load(std::sync::atomic::Ordering::Acquire) {
+                tokio::task::yield_now().await;
+            }
+        }
+        // (busy, frames in the WAL, frames checkpointed) from the last
+        // restart of the WAL on.
+        let (frames, done): (i64, i64) = store
+            .call(|c| {
+                c.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| Ok((r.get(1)?, r.get(2)?))).map_err(sql_error)
+            })
+            .await
+            .unwrap();
+        // Each write here adds about three pages: all of them would be
+        // about 2,300 frames.
+        assert!(frames < 4 * CHECKPOINT_EVERY as i64, "the WAL restarted after a checkpoint: {frames} frames");
+        assert_eq!(frames, done);
     }
 
     #[tokio::test]

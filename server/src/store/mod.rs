@@ -30,6 +30,7 @@
 
 mod journal;
 pub mod local;
+mod local_worker;
 pub mod mongo;
 mod types;
 
