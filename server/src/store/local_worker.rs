@@ -145,8 +145,14 @@ fn serve(mut conn: Connection, queue: mpsc::Receiver<Job>) {
     }
 }
 
-/// One transaction for the batch, a savepoint for each job in it.
-fn commit_together(conn: &mut Connection, batch: Vec<Box<dyn TxWork>>) {
+/// One transaction for the batch, a savepoint for each job in it (a job
+/// alone needs none: its transaction is its own).
+fn commit_together(conn: &mut Connection, mut batch: Vec<Box<dyn TxWork>>) {
+    if batch.len() == 1
+        && let Some(work) = batch.pop()
+    {
+        return commit_alone(conn, work);
+    }
     let mut tx = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
         Ok(tx) => tx,
         Err(e) => {
@@ -200,6 +206,23 @@ fn commit_together(conn: &mut Connection, batch: Vec<Box<dyn TxWork>>) {
     }
 }
 
+fn commit_alone(conn: &mut Connection, work: Box<dyn TxWork>) {
+    let tx = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
+        Ok(tx) => tx,
+        Err(e) => return work.fail(super::local::sql_error(e)),
+    };
+    // A panic rolls the transaction back when it is dropped.
+    if let Ok((ok, answer)) = catch_unwind(AssertUnwindSafe(|| work.run(&tx))) {
+        let outcome = if ok {
+            tx.commit().map_err(super::local::sql_error)
+        } else {
+            drop(tx);
+            Ok(())
+        };
+        answer(outcome.as_ref().map(|_| ()));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -249,6 +272,27 @@ mod tests {
         assert_eq!(b, Ok(1));
         // `c` went with the failed job, `d` with the panicked one.
         assert_eq!(keys(&w).await, ["a", "b"]);
+    }
+
+    /// A job alone: its failure or panic undoes its changes, and the
+    /// next job runs.
+    #[tokio::test]
+    async fn a_failing_job_alone_undoes_its_changes() {
+        let w = worker();
+        let fails = |c: &Connection| -> rusqlite::Result<()> {
+            c.execute("INSERT INTO t (k) VALUES ('x')", [])?;
+            c.execute("INSERT INTO t (k) VALUES ('x')", [])?;
+            Ok(())
+        };
+        assert!(w.transaction(fails).await.is_err());
+        let panics = |c: &Connection| -> rusqlite::Result<()> {
+            c.execute("INSERT INTO t (k) VALUES ('y')", [])?;
+            panic!("a bug in a job");
+        };
+        assert_eq!(w.transaction(panics).await, Err(stopped()));
+        assert!(keys(&w).await.is_empty());
+        assert_eq!(w.transaction(insert("z")).await, Ok(1));
+        assert_eq!(keys(&w).await, ["z"]);
     }
 
     /// A transaction that cannot begin fails its jobs without running
