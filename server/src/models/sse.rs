@@ -21,15 +21,20 @@ pub struct SseParser {
 impl SseParser {
     /// Feed a chunk of the body; returns the events it completes.
     pub fn push(&mut self, chunk: &[u8]) -> Vec<SseEvent> {
-        self.pending.extend_from_slice(chunk);
+        let mut pending = std::mem::take(&mut self.pending);
+        pending.extend_from_slice(chunk);
         let mut events = Vec::new();
-        while let Some(pos) = self.pending.iter().position(|&b| b == b'\n') {
-            let line: Vec<u8> = self.pending.drain(..=pos).collect();
-            let line = String::from_utf8_lossy(&line[..line.len() - 1]);
+        let mut start = 0;
+        while let Some(len) = pending[start..].iter().position(|&b| b == b'\n') {
+            let line = String::from_utf8_lossy(&pending[start..start + len]);
             if let Some(event) = self.line(line.strip_suffix('\r').unwrap_or(&line)) {
                 events.push(event);
             }
+            start += len + 1;
         }
+        // What is left is the start of a line.
+        pending.drain(..start);
+        self.pending = pending;
         events
     }
 

@@ -1,6 +1,8 @@
 //! The four wire formats: request bodies and how answers (whole or streamed)
 //! are read.
 
+use std::borrow::Cow;
+
 use serde_json::{Value, json};
 
 use super::{ApiForm, Endpoint, ModelSpec, Task};
@@ -194,12 +196,103 @@ pub enum Piece {
     Error(String),
 }
 
+/// One streamed event in the shapes every server sends while it goes well,
+/// read without building a JSON tree (an answer has an event per token).
+/// Anything else (an error, a surprise) is read as a tree.
+#[derive(serde::Deserialize)]
+struct Chunk<'a> {
+    #[serde(default, borrow)]
+    choices: Vec<ChunkChoice<'a>>,
+    #[serde(default, borrow)]
+    token: Option<ChunkToken<'a>>,
+    #[serde(default, borrow)]
+    generated_text: Option<Cow<'a, str>>,
+    #[serde(default)]
+    error: Present,
+    #[serde(default)]
+    message: Present,
+    #[serde(default)]
+    detail: Present,
+}
+
+#[derive(serde::Deserialize)]
+struct ChunkChoice<'a> {
+    #[serde(default, borrow)]
+    delta: Option<ChunkDelta<'a>>,
+    #[serde(default, borrow)]
+    text: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    finish_reason: Option<Cow<'a, str>>,
+}
+
+#[derive(serde::Deserialize)]
+struct ChunkDelta<'a> {
+    #[serde(default, borrow)]
+    content: Option<Cow<'a, str>>,
+}
+
+#[derive(serde::Deserialize)]
+struct ChunkToken<'a> {
+    #[serde(default, borrow)]
+    text: Option<Cow<'a, str>>,
+    #[serde(default)]
+    special: bool,
+}
+
+/// Whether a field is there at all (even `null`).
+#[derive(Default)]
+struct Present(bool);
+
+impl<'de> serde::Deserialize<'de> for Present {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        serde::de::IgnoredAny::deserialize(d).map(|_| Present(true))
+    }
+}
+
+/// The piece of an event read by [`Chunk`]; `None` when it must be read
+/// as a tree.
+fn quick_piece(format: Format, data: &str) -> Option<Piece> {
+    let chunk: Chunk = serde_json::from_str(data).ok()?;
+    if chunk.error.0 || chunk.message.0 || chunk.detail.0 {
+        return None;
+    }
+    match format {
+        Format::Chat | Format::Completion => {
+            let choice = chunk.choices.into_iter().next()?;
+            let text = match format {
+                Format::Chat => choice.delta.and_then(|d| d.content),
+                _ => choice.text,
+            }
+            .unwrap_or_default()
+            .into_owned();
+            Some(if choice.finish_reason.is_some() { Piece::Last(text) } else { Piece::Text(text) })
+        }
+        Format::HfInference | Format::Tgi => {
+            if let Some(full) = chunk.generated_text {
+                return Some(Piece::Done(Some(full.into_owned())));
+            }
+            let token = chunk.token?;
+            Some(Piece::Text(if token.special { String::new() } else { token.text.unwrap_or_default().into_owned() }))
+        }
+    }
+}
+
 /// Read one server-sent event of a streamed answer.
 pub fn stream_piece(format: Format, event: &str, data: &str) -> Result<Piece, String> {
     let data = data.trim();
     if data == "[DONE]" {
         return Ok(Piece::Done(None));
     }
+    if event != "error"
+        && let Some(piece) = quick_piece(format, data)
+    {
+        return Ok(piece);
+    }
+    tree_piece(format, event, data)
+}
+
+/// Read one event as a JSON tree: any shape, errors included.
+fn tree_piece(format: Format, event: &str, data: &str) -> Result<Piece, String> {
     let v: Value = serde_json::from_str(data).map_err(|_| format!("a stream event is not JSON: {}", shorten(data)))?;
     if let Some(message) = error_message(&v).filter(|_| v.get("error").is_some() || event == "error") {
         return Ok(Piece::Error(message));
@@ -273,5 +366,42 @@ mod tests {
         assert_eq!(stream_piece(Format::Tgi, "", err), Ok(Piece::Error("Request failed during generation".into())));
         assert!(stream_piece(Format::Chat, "", "{nope").unwrap_err().contains("not JSON"));
         assert_eq!(stream_piece(Format::Chat, "", "[DONE]"), Ok(Piece::Done(None)));
+    }
+
+    /// Events read without a JSON tree give what the tree gives, for the
+    /// shapes servers send and the odd ones.
+    #[test]
+    fn quick_pieces_agree_with_the_tree() {
+        let cases = [
+            (Format::Chat, r#"{"id":"x","choices":[{"index":0,"delta":{"content":"a\"b\n"},"finish_reason":null}]}"#),
+            (Format::Chat, r#"{"choices":[{"delta":{"role":"assistant"}}]}"#),
+            (Format::Chat, r#"{"choices":[{"delta":{"content":"end"},"finish_reason":"stop"}]}"#),
+            (Format::Chat, r#"{"choices":[]}"#),
+            (Format::Chat, r#"{"choices":[{"delta":{"content":null},"finish_reason":"length"}]}"#),
+            (Format::Completion, r#"{"choices":[{"text":"x","finish_reason":null}]}"#),
+            (Format::Completion, r#"{"choices":[{"text":"y","finish_reason":"stop"}]}"#),
+            (
+                Format::Tgi,
+                r#"{"token":{"id":1,"text":"x","logprob":0.0,"special":false},"generated_text":null,"details":null}"#,
+            ),
+            (Format::Tgi, r#"{"token":{"id":2,"text":"</s>","special":true},"generated_text":"all"}"#),
+            (Format::Tgi, r#"{"token":{"id":2,"text":"</s>","special":true}}"#),
+            (Format::Tgi, r#"{"generated_text":null}"#),
+            (Format::Chat, r#"{"error":{"message":"overloaded"}}"#),
+            (Format::Chat, r#"{"error":null,"message":"m","choices":[{"delta":{"content":"a"}}]}"#),
+            (Format::Tgi, r#"{"error":"Request failed","error_type":"generation"}"#),
+            (Format::Chat, r#"{"choices":[{"delta":{"content":1}}]}"#),
+        ];
+        let mut quick = 0;
+        for (format, data) in cases {
+            let tree = tree_piece(format, "", data);
+            assert_eq!(stream_piece(format, "", data), tree, "{data}");
+            if let Some(piece) = quick_piece(format, data) {
+                assert_eq!(Ok(piece), tree, "{data}");
+                quick += 1;
+            }
+        }
+        // The usual shapes take the quick path; errors and surprises do not.
+        assert_eq!(quick, 9);
     }
 }
