@@ -3,7 +3,8 @@
 //!
 //! - `start` `{id, model}` at once (`id` is the history entry's),
 //! - `progress`, the model's progress events (`{kind: "waiting" | "loading"
-//!   | "retrying" | "downloading" | "loadingModel" | "streaming" | "done", …}`),
+//!   | "retrying" | "downloading" | "loadingModel" | "streaming" | "done", …}`);
+//!   streamed text is merged and sent at most every [`STREAM_EVERY`],
 //! - then one of `done` `{id, model, text, raw, elapsed}`, `error`
 //!   `{id, code, message}` or `cancelled` `{id}`, after which the stream ends.
 //!
@@ -150,6 +151,65 @@ fn public_message(e: &crate::models::ModelError) -> String {
     }
 }
 
+async fn send_progress(tx: &mpsc::Sender<SseEvent>, progress: Event) {
+    let data = serde_json::to_value(&progress).unwrap_or(Value::Null);
+    let _ = tx.send(event("progress", &data)).await;
+}
+
+/// Streamed text goes to the client at most this often, merged in
+/// between: an editor shows it no faster (its progress and explanation
+/// views are updated every 100 ms), and a model that sends a token per
+/// event would otherwise cost an event, a write and a read per token.
+const STREAM_EVERY: Duration = Duration::from_millis(50);
+
+/// Streamed text held back until it is due.
+struct Held {
+    text: Option<Event>,
+    /// When held text is due.
+    at: tokio::time::Instant,
+}
+
+impl Default for Held {
+    fn default() -> Self {
+        Self { text: None, at: tokio::time::Instant::now() }
+    }
+}
+
+impl Held {
+    /// Take in the next event; returns what goes out now, in order.
+    /// Streamed text is merged into what is held and goes when due; any
+    /// other event goes at once, after the held text.
+    fn take_in(&mut self, progress: Event) -> Vec<Event> {
+        match progress {
+            Event::Streaming { chars, delta } => {
+                self.text = Some(match self.text.take() {
+                    Some(Event::Streaming { delta: mut before, .. }) => {
+                        before.push_str(&delta);
+                        Event::Streaming { chars, delta: before }
+                    }
+                    _ => Event::Streaming { chars, delta },
+                });
+                self.due().into_iter().collect()
+            }
+            other => {
+                let mut out: Vec<Event> = self.text.take().into_iter().collect();
+                out.push(other);
+                out
+            }
+        }
+    }
+
+    /// The held text, when it is due.
+    fn due(&mut self) -> Option<Event> {
+        let now = tokio::time::Instant::now();
+        if self.text.is_none() || now < self.at {
+            return None;
+        }
+        self.at = now + STREAM_EVERY;
+        self.text.take()
+    }
+}
+
 fn event(name: &str, data: &Value) -> SseEvent {
     SseEvent::default().event(name).data(data.to_string())
 }
@@ -170,6 +230,7 @@ async fn run(
     let (sink, mut events) = Progress::channel();
     let call = record::run(&hub.assistant, &work, &sink, &cancel);
     tokio::pin!(call);
+    let mut held = Held::default();
     let outcome = loop {
         tokio::select! {
             biased;
@@ -181,12 +242,21 @@ async fn run(
             Some(progress) = events.recv() => {
                 let (progress, then) = coalesce(progress, &mut events);
                 for progress in std::iter::once(progress).chain(then) {
-                    let data = serde_json::to_value(&progress).unwrap_or(Value::Null);
-                    let _ = tx.send(event("progress", &data)).await;
+                    for out in held.take_in(progress) {
+                        send_progress(&tx, out).await;
+                    }
+                }
+            }
+            _ = tokio::time::sleep_until(held.at), if held.text.is_some() => {
+                if let Some(text) = held.due() {
+                    send_progress(&tx, text).await;
                 }
             }
         }
     };
+    if let Some(text) = held.text.take() {
+        send_progress(&tx, text).await;
+    }
     let mut entry = recording.entry(&outcome);
     if let Outcome::Failed(e) = &outcome {
         entry.output = public_message(e);
@@ -232,5 +302,23 @@ mod tests {
         assert_eq!(coalesce(next, &mut rx), (text(3, "abc"), None));
         let done = Event::Done { chars: 3 };
         assert_eq!(coalesce(done.clone(), &mut rx), (done, None));
+    }
+
+    /// Streamed text goes at once, then at most every `STREAM_EVERY`,
+    /// merged; another event takes the held text out before it.
+    #[tokio::test]
+    async fn streamed_text_is_held_and_merged_between_sends() {
+        let mut held = Held::default();
+        assert_eq!(held.take_in(text(2, "ab")), [text(2, "ab")]);
+        assert_eq!(held.take_in(text(3, "c")), []);
+        assert_eq!(held.take_in(text(5, "de")), []);
+        assert_eq!(held.due(), None);
+        tokio::time::sleep(STREAM_EVERY).await;
+        assert_eq!(held.due(), Some(text(5, "cde")));
+        assert_eq!(held.take_in(text(6, "f")), []);
+        let done = Event::Done { chars: 6 };
+        assert_eq!(held.take_in(done.clone()), [text(6, "f"), done.clone()]);
+        assert_eq!(held.take_in(done.clone()), [done]);
+        assert_eq!(held.text, None);
     }
 }
