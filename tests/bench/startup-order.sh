@@ -2,7 +2,9 @@
 # Writes server/link/startup.order: the functions the release server runs
 # from exec to an idle server after `initialize` (read with valgrind's
 # callgrind), which the linker then puts first and together (see
-# server/build.rs). Run it after a toolchain or dependency update, or when
+# server/build.rs). Run it after a toolchain or dependency update, after
+# code changes (generic instances' and closures' names change with the code
+# around them), or when
 # `codegenie serve` starts doing different work; it prints how many of the
 # listed functions the binary it measured has.
 #
