@@ -359,3 +359,47 @@ async fn a_newer_request_or_a_cancel_stops_the_older_one_at_once() {
     let TestServer { client, _dir } = server;
     client.shutdown().await;
 }
+
+/// A hosted model the user turned inline completion on for (TGI here, a
+/// real HTTP server on loopback): the FIM prompt goes to it and its answer
+/// comes back as ghost text. With an item selected in the editor's
+/// completion list, the suggestion goes on from that item and replaces
+/// its range.
+#[tokio::test]
+async fn a_hosted_model_completes_inline_and_extends_the_selected_completion_item() {
+    let models = codegenie_model_server::ModelServer::start().await.unwrap();
+    models.set_options(|o| o.answer = Some("(prices)\n".into()));
+    let server = start(&format!(
+        "[completion]\nmodel = \"fim\"\nenabled = true\n[models.fim]\napi = \"tgi\"\nurl = {:?}\nrepo = \"fim-coder\"\n\
+         fim_template = \"<fim_prefix>{{prefix}}<fim_suffix>{{suffix}}<fim_middle>\"\n",
+        models.url()
+    ));
+    server.initialize(json!({}), &["utf-16"]).await;
+    let text = "prices = [3, 4]\ntotal = su\nprint(total)\n";
+    server.open("file:///w/h.py", "python", 1, text).await;
+    let reply = server.request("textDocument/inlineCompletion", inline("file:///w/h.py", 1, 10, AUTOMATIC)).await;
+    let item = &reply.expect("an answer")["items"][0];
+    assert_eq!(item["insertText"], "(prices)");
+    let at = json!({"line": 1, "character": 10});
+    assert_eq!(item["range"], json!({"start": at, "end": at}));
+    let sent = models.requests();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(
+        sent[0].body["inputs"], "<fim_prefix>prices = [3, 4]\n<fim_suffix>\nprint(total)\n<fim_middle>total = su",
+        "the cursor's line starts the middle"
+    );
+
+    // The completion list shows `sum` for `su`: the suggestion is `sum`
+    // and what follows it, over the range the item replaces.
+    let mut params = inline("file:///w/h.py", 1, 10, INVOKED);
+    let range = json!({"start": {"line": 1, "character": 8}, "end": {"line": 1, "character": 10}});
+    params["context"]["selectedCompletionInfo"] = json!({"range": range, "text": "sum"});
+    let reply = server.request("textDocument/inlineCompletion", params).await;
+    let item = &reply.expect("an answer")["items"][0];
+    assert_eq!(item["insertText"], "sum(prices)");
+    assert_eq!(item["range"], range);
+    let sent = models.requests();
+    assert_eq!(sent.len(), 2);
+    assert!(sent[1].body["inputs"].as_str().unwrap().ends_with("<fim_middle>total = sum"), "{}", sent[1].body);
+    assert!(server.inbox().iter().all(|m| m["method"] != "window/showMessage"), "{:?}", server.inbox());
+}

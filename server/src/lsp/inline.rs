@@ -2,7 +2,9 @@
 //!
 //! The handler checks the settings (on or off, the language deny list) and
 //! the cursor (not inside a string or a comment unless the user asked with
-//! `triggerKind: Invoked`), then asks the completion use-case. A newer
+//! `triggerKind: Invoked`), then asks the completion use-case, with the
+//! item selected in the editor's completion list applied when there is one
+//! (`selectedCompletionInfo`: the suggestion extends it). A newer
 //! request cancels the one before it; `$/cancelRequest` drops the handler's
 //! future, which cancels its decoding too. No account is needed and nothing
 //! is recorded in the history. A problem (a model that fails, a model file
@@ -18,6 +20,9 @@ use crate::models::ModelError;
 use crate::prompt::{Inside, inside_at};
 
 pub const METHOD: &str = "textDocument/inlineCompletion";
+
+/// The longest selected completion item taken into the text.
+const MAX_SELECTED_CHARS: usize = 1000;
 
 impl Server {
     pub async fn inline_completion(&self, params: InlineCompletionParams) -> Result<Option<InlineCompletionResponse>> {
@@ -39,10 +44,28 @@ impl Server {
                 return Ok(None);
             }
         }
+        // The editor's completion list is open on an item: the suggestion
+        // goes on from that item as if it were accepted, and replaces the
+        // same range (editors show nothing else as a preview).
+        let selected = params.context.selected_completion_info.as_ref().and_then(|info| {
+            let start = line_index::to_char(&doc.rope, convert::pos(info.range.start), enc);
+            let end = line_index::to_char(&doc.rope, convert::pos(info.range.end), enc);
+            let fits = start <= offset && offset <= end && info.text.chars().count() <= MAX_SELECTED_CHARS;
+            fits.then_some((start, end, info))
+        });
+        let (rope, offset) = match selected {
+            Some((start, end, info)) => {
+                let mut rope = doc.rope.clone();
+                rope.remove(start..end);
+                rope.insert(start, &info.text);
+                (rope, start + info.text.chars().count())
+            }
+            None => (doc.rope.clone(), offset),
+        };
         let cancel = self.completer.begin();
         // `$/cancelRequest` drops this future: the decoding stops too.
         let _stop = cancel.clone().drop_guard();
-        let req = Request { doc: at.text_document.uri.as_str(), rope: &doc.rope, offset, language: &doc.language_id };
+        let req = Request { doc: at.text_document.uri.as_str(), rope: &rope, offset, language: &doc.language_id };
         let answer = self.completer.complete(&config.assistant, settings, req, &cancel).await;
         let suggestion = match answer {
             Ok(Ok(suggestion)) if !suggestion.text.trim().is_empty() => suggestion,
@@ -67,13 +90,19 @@ impl Server {
                 return Ok(None);
             }
         };
-        let cursor = line_index::to_pos(&doc.rope, offset, enc);
-        let cursor = Position::new(cursor.line, cursor.col);
+        let (insert_text, range) = match selected {
+            Some((_, _, info)) => (format!("{}{}", info.text, suggestion.text), info.range),
+            None => {
+                let cursor = line_index::to_pos(&doc.rope, offset, enc);
+                let cursor = Position::new(cursor.line, cursor.col);
+                (suggestion.text, Range::new(cursor, cursor))
+            }
+        };
         Ok(Some(InlineCompletionResponse::List(InlineCompletionList {
             items: vec![InlineCompletionItem {
-                insert_text: suggestion.text,
+                insert_text,
                 filter_text: None,
-                range: Some(Range::new(cursor, cursor)),
+                range: Some(range),
                 command: None,
                 insert_text_format: Some(InsertTextFormat::PLAIN_TEXT),
             }],
