@@ -191,6 +191,13 @@ fn commit_together(conn: &mut Connection, mut batch: Vec<Box<dyn TxWork>>) {
             }
             Err(_) => drop(sp),
         }
+        // Some failures (a full disk, an I/O error) make SQLite roll the
+        // whole transaction back: the jobs before are gone too, and a job
+        // after must not commit on its own.
+        if tx.is_autocommit() {
+            broken = Some(StoreError::Unavailable("the local store rolled the write back; try again".to_owned()));
+            break;
+        }
     }
     let outcome = match broken {
         // Nothing of the batch is kept: every job hears why.
@@ -272,6 +279,30 @@ mod tests {
         assert_eq!(b, Ok(1));
         // `c` went with the failed job, `d` with the panicked one.
         assert_eq!(keys(&w).await, ["a", "b"]);
+    }
+
+    /// A job after which SQLite rolled the whole transaction back: no job
+    /// of the batch is kept, and none is told it was.
+    #[tokio::test]
+    async fn a_transaction_rolled_back_under_the_batch_fails_the_batch() {
+        let w = worker();
+        // Hold the thread so that the next jobs queue up as one batch.
+        let held = w.call(|_| {
+            std::thread::sleep(std::time::Duration::from_millis(200));
+            Ok(())
+        });
+        let rolled_back = |c: &Connection| -> rusqlite::Result<()> {
+            c.execute_batch("ROLLBACK")?;
+            Err(rusqlite::Error::QueryReturnedNoRows)
+        };
+        let (_, a, r, b) =
+            tokio::join!(held, w.transaction(insert("a")), w.transaction(rolled_back), w.transaction(insert("b")));
+        assert!(r.is_err());
+        let kept = keys(&w).await;
+        for (key, result) in [("a", a), ("b", b)] {
+            assert_eq!(result.is_ok(), kept.iter().any(|k| k == key), "{key}: {result:?}, kept {kept:?}");
+        }
+        assert_eq!(w.transaction(insert("c")).await, Ok(1));
     }
 
     /// A job alone: its failure or panic undoes its changes, and the
