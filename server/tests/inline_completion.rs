@@ -403,3 +403,37 @@ async fn a_hosted_model_completes_inline_and_extends_the_selected_completion_ite
     assert!(sent[1].body["inputs"].as_str().unwrap().ends_with("<fim_middle>total = sum"), "{}", sent[1].body);
     assert!(server.inbox().iter().all(|m| m["method"] != "window/showMessage"), "{:?}", server.inbox());
 }
+
+/// A hosted model that fails: the user is told once, though the error's
+/// text differs every time; an empty document asks a prefix-only model
+/// nothing.
+#[tokio::test]
+async fn a_failing_hosted_model_is_told_once_and_an_empty_document_asks_nothing() {
+    use codegenie_model_server::Failure;
+    let models = codegenie_model_server::ModelServer::start().await.unwrap();
+    let server = start(&format!(
+        "[completion]\nmodel = \"plain\"\nenabled = true\n[models.plain]\napi = \"tgi\"\nurl = {:?}\nrepo = \"plain-coder\"\nchat = false\n",
+        models.url()
+    ));
+    server.initialize(json!({}), &["utf-16"]).await;
+    server.open("file:///w/e.py", "python", 1, "").await;
+    let r = server.request("textDocument/inlineCompletion", inline("file:///w/e.py", 0, 0, INVOKED)).await;
+    assert_eq!(r, Ok(Value::Null));
+    assert!(models.requests().is_empty(), "nothing to complete from");
+
+    server.open("file:///w/f.py", "python", 1, "total = ").await;
+    for n in 0..3 {
+        let body = json!({"error": format!("overloaded (request {n})")}).to_string();
+        models.push_failure(Failure::Raw { status: 400, body, content_type: Some("application/json".into()) });
+        let text = format!("total = {}", "x".repeat(n as usize + 1));
+        let change =
+            json!({"textDocument": {"uri": "file:///w/f.py", "version": n + 2}, "contentChanges": [{"text": text}]});
+        server.notify("textDocument/didChange", change).await;
+        let r = server.request("textDocument/inlineCompletion", inline("file:///w/f.py", 0, 9 + n, AUTOMATIC)).await;
+        assert_eq!(r, Ok(Value::Null));
+    }
+    assert_eq!(models.requests().len(), 3, "{:?} {}", server.inbox(), server.stderr());
+    let told: Vec<Value> = server.inbox().into_iter().filter(|m| m["method"] == "window/showMessage").collect();
+    assert_eq!(told.len(), 1, "{told:?}");
+    assert!(told[0]["params"]["message"].as_str().unwrap().contains("overloaded"), "{told:?}");
+}

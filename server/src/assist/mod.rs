@@ -202,7 +202,8 @@ impl Assistant {
     /// An inline suggestion from a hosted model: `prompt`, already in the
     /// model's fill-in-the-middle format, sent once: no retries and no
     /// waiting for a model that is loading, since the user has typed on by
-    /// then. `Ok(None)` when the model's API takes chat messages only.
+    /// then. A model behind a chat API ([`ModelSpec::chat_api`]) is an
+    /// error.
     pub async fn complete_hosted(
         &self,
         spec: &ModelSpec,
@@ -210,14 +211,14 @@ impl Assistant {
         max_tokens: u32,
         stop: &[String],
         cancel: &CancellationToken,
-    ) -> Result<Option<String>, ModelError> {
+    ) -> Result<String, ModelError> {
         let endpoint = Endpoint::resolve(spec, &self.settings.hf)?;
         let Some(call) = Call::completion(spec, endpoint, prompt, max_tokens, stop) else {
-            return Ok(None);
+            return Err(ModelError::Engine(format!("model `{}` takes chat messages only", spec.id)));
         };
         let policy = RetryPolicy { max_retries: 0, max_loading_wait: Duration::ZERO, ..self.client.policy().clone() };
         let raw = self.client.clone().with_policy(policy).run(&call, &Progress::none(), cancel).await?;
-        Ok(Some(postprocess::suggestion(&raw, stop)))
+        Ok(postprocess::suggestion(&raw, stop))
     }
 
     /// Generate code. Fails with [`ModelError::NoCode`] rather than return an

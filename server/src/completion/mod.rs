@@ -154,33 +154,40 @@ impl Completer {
     ) -> Result<Result<Suggestion, Skip>, ModelError> {
         let settings = settings.clamped();
         let spec = assistant.registry().resolve(settings.model.as_deref())?.clone();
-        if spec.completion_support() == CompletionSupport::None {
-            return Ok(Err(Skip::Unsupported(spec.id)));
+        match spec.completion_support() {
+            // A hosted chat API cannot carry a completion prompt.
+            CompletionSupport::None if spec.chat_api() => return Ok(Err(Skip::Hosted(spec.id))),
+            CompletionSupport::None => return Ok(Err(Skip::Unsupported(spec.id))),
+            _ => {}
         }
         let state = self.state(req.doc);
+        // The text after the cursor is read for every model: FIM models see
+        // it, and every suggestion is trimmed against it.
         let window = Window::around(
             req.rope,
             req.offset,
             settings.max_prefix_chars as usize,
-            if spec.completion_support() == CompletionSupport::Fim { settings.max_suffix_chars as usize } else { 0 },
+            settings.max_suffix_chars as usize,
             state.anchor,
         );
         if let Some(rest) = state.last.as_ref().and_then(|last| typed_through(last, &spec.id, &window)) {
             self.remember(req.doc, window.anchor, None);
             return Ok(Ok(Suggestion { text: rest, model: spec.id, from_cache: true, stats: None }));
         }
-        if !self.spend(settings.max_per_minute) {
-            return Ok(Err(Skip::Budget));
-        }
         let (before_line, line) = window.prefix.split_at(window.line_start);
         let pieces = spec.completion_pieces(before_line, line, &window.suffix).unwrap_or_default();
+        if pieces.iter().all(|(text, _)| text.is_empty()) {
+            // An empty document with a prefix-only model: nothing to go on.
+            return Ok(Ok(Suggestion { text: String::new(), model: spec.id, from_cache: false, stats: None }));
+        }
         let shape = Shape::at(req.rope, req.offset, settings.max_lines as usize);
         let stops = spec.completion_stops();
         if spec.api != ApiForm::Local {
+            if !self.spend(settings.max_per_minute) {
+                return Ok(Err(Skip::Budget));
+            }
             let prompt: String = pieces.into_iter().map(|(text, _)| text).collect();
-            let Some(raw) = assistant.complete_hosted(&spec, prompt, settings.max_tokens, &stops, cancel).await? else {
-                return Ok(Err(Skip::Hosted(spec.id)));
-            };
+            let raw = assistant.complete_hosted(&spec, prompt, settings.max_tokens, &stops, cancel).await?;
             // Hosted servers stop at the token limit, not at a block's end.
             let text = trim_overlap(&raw, &shape, &window.suffix);
             let last =
@@ -191,6 +198,9 @@ impl Completer {
         let Some(path) = self.local_file(assistant, &spec).await else {
             return Ok(Err(Skip::NotDownloaded(spec.id)));
         };
+        if !self.spend(settings.max_per_minute) {
+            return Ok(Err(Skip::Budget));
+        }
         let sampling = Sampling {
             max_new_tokens: settings.max_tokens,
             temperature: 0.0,
@@ -241,8 +251,10 @@ impl Completer {
             None => downloader.cached(&file?),
         })
         .await
-        .ok()
-        .flatten()?;
+        .unwrap_or_else(|e| {
+            tracing::error!("looking for the model file failed: {e}");
+            None
+        })?;
         self.files.lock().unwrap_or_else(|e| e.into_inner()).insert(key, found.clone());
         Some(found)
     }

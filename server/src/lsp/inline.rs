@@ -83,7 +83,9 @@ impl Server {
             }
             Err(e) => {
                 tracing::warn!("inline completion failed: {e}");
-                if self.completer.first_time(&e.to_string()) {
+                // Told once per kind of problem: the text of one (a token
+                // count, a server's request id) may change every keystroke.
+                if self.completer.first_time(e.kind()) {
                     let text = format!("CodeGenie inline completion failed: {e}");
                     self.client.show_message(MessageType::WARNING, text).await;
                 }

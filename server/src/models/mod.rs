@@ -236,8 +236,22 @@ impl ModelSpec {
         }
     }
 
+    /// Whether the model is hosted behind an API that takes chat messages
+    /// only (the HF router, an OpenAI-compatible chat endpoint), which
+    /// cannot carry a completion prompt.
+    pub fn chat_api(&self) -> bool {
+        match self.api {
+            ApiForm::HfRouter => true,
+            ApiForm::OpenAi => self.chat,
+            _ => false,
+        }
+    }
+
     /// Whether and how the model completes code inline.
     pub fn completion_support(&self) -> CompletionSupport {
+        if self.chat_api() {
+            return CompletionSupport::None;
+        }
         match &self.fim_template {
             Some(t) if t.contains("{prefix}") && t.contains("{suffix}") => CompletionSupport::Fim,
             _ if !self.chat => CompletionSupport::PrefixOnly,

@@ -92,6 +92,13 @@ pub fn completion_body(
     }
 }
 
+/// The stop sequences a server is sent: OpenAI-compatible servers and TGI
+/// (`--max-stop-sequences`, 4 by default) refuse more than four; the
+/// answer is cut at the others here.
+fn sent_stops(stop: &[String]) -> &[String] {
+    &stop[..stop.len().min(4)]
+}
+
 /// The fields every OpenAI-compatible body has.
 fn openai_json(repo: &str, draw: &Draw) -> Value {
     let mut json = json!({
@@ -103,9 +110,8 @@ fn openai_json(repo: &str, draw: &Draw) -> Value {
     if let Some(top_p) = draw.top_p {
         json["top_p"] = json!(decimal(top_p));
     }
-    // OpenAI-compatible servers accept at most four stop sequences.
     if !draw.stop.is_empty() {
-        json["stop"] = json!(draw.stop.iter().take(4).collect::<Vec<_>>());
+        json["stop"] = json!(sent_stops(draw.stop));
     }
     json
 }
@@ -113,14 +119,14 @@ fn openai_json(repo: &str, draw: &Draw) -> Value {
 /// A body carrying a plain prompt: OpenAI text completions, Hugging Face
 /// text generation or TGI.
 fn text_body(format: Format, repo: &str, prompt: String, draw: &Draw) -> Body {
-    if format == Format::Completion || format == Format::Chat {
+    if format == Format::Completion {
         let mut json = openai_json(repo, draw);
         json["prompt"] = json!(prompt);
         return Body { format: Format::Completion, json, prompt };
     }
     let mut parameters = json!({
         "max_new_tokens": draw.max_tokens,
-        "stop": draw.stop,
+        "stop": sent_stops(draw.stop),
         "return_full_text": false,
     });
     if let Some(top_p) = draw.top_p {
