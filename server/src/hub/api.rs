@@ -86,8 +86,10 @@ impl FromRequestParts<Hub> for ClientIp {
     }
 }
 
+/// The last address of the last `X-Forwarded-For` line: a proxy may add a
+/// line of its own after the client's rather than extend the client's.
 fn forwarded_for(headers: &HeaderMap) -> Option<IpAddr> {
-    let value = headers.get("x-forwarded-for")?.to_str().ok()?;
+    let value = headers.get_all("x-forwarded-for").iter().next_back()?.to_str().ok()?;
     value.rsplit(',').next()?.trim().parse().ok()
 }
 
@@ -340,5 +342,10 @@ mod tests {
         assert_eq!(forwarded_for(&headers), "2001:db8::1".parse().ok());
         headers.insert("x-forwarded-for", "not an address".parse().unwrap());
         assert_eq!(forwarded_for(&headers), None);
+        // A proxy that adds a line of its own after the client's.
+        let mut lines = HeaderMap::new();
+        lines.append("x-forwarded-for", "6.6.6.6".parse().unwrap());
+        lines.append("x-forwarded-for", "10.0.0.1, 192.0.2.7".parse().unwrap());
+        assert_eq!(forwarded_for(&lines), Some(IpAddr::from([192, 0, 2, 7])));
     }
 }
