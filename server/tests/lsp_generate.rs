@@ -458,6 +458,33 @@ async fn without_work_done_progress_the_edit_still_arrives() {
 
 const EXPLAINED: &str = "def double(x):\n    return x * 2\n";
 
+/// A stream that breaks after some text went out, then a second failure
+/// before any new text: the editor ends with the answer alone, not the
+/// broken attempt's text in front of it.
+#[tokio::test]
+async fn retries_in_a_row_replace_the_text_of_the_broken_attempt() {
+    use codegenie_model_server::Failure;
+    let s = session(json!({"explanationNotification": true}), true).await;
+    s.models.set_options(|o| o.token_delay_ms = 5);
+    s.models.push_failure(Failure::CutStream { after_chunks: 4 });
+    s.models.push_failure(Failure::Status { status: 503 });
+    s.open("file:///w/r.py", "python", 1, EXPLAINED).await;
+    let reply = exec(&s, "codegenie.explain", json!({"uri": "file:///w/r.py", "range": range(0, 0, 2, 0)}));
+    reply.await.unwrap();
+    let mut from = 0;
+    let mut seen = Vec::new();
+    loop {
+        let (i, m) = s.wait_for("codegenie/explanation", from).await;
+        seen.push(m["params"].clone());
+        if m["params"]["done"] == true {
+            break;
+        }
+        from = i + 1;
+    }
+    assert!(seen[0]["append"].as_str().is_some_and(|t| !t.is_empty()), "the broken attempt's text went out: {seen:#?}");
+    assert_eq!(codegenie_e2e::explanation_text(&seen), EXPLANATION, "{seen:#?}");
+}
+
 #[tokio::test]
 async fn explain_streams_notifications_to_clients_that_ask() {
     let s = session(json!({"explanationNotification": true}), true).await;

@@ -766,7 +766,9 @@ impl Stream {
             // A retry starts the answer over.
             Event::Retrying { .. } => {
                 self.markdown.clear();
-                self.replace = self.sent > 0;
+                // Still to replace when an earlier retry's replacement
+                // has not gone out yet.
+                self.replace |= self.sent > 0;
                 self.sent = 0;
             }
             _ => {}
