@@ -91,7 +91,14 @@ struct Headers {
     length: Option<usize>,
     problem: Option<String>,
     seen: bool,
+    /// The most a body may have.
+    max_body: usize,
+    /// A body too large to read, skipped to stay in step with the stream.
+    skip: u64,
 }
+
+/// The longest header line kept; the rest of a longer one is skipped.
+const MAX_HEADER_LINE: usize = 8 << 10;
 
 impl Headers {
     /// Take one line (line break included); true at the blank line that
@@ -106,8 +113,11 @@ impl Headers {
         match line.split_once(':') {
             Some((name, value)) if name.trim().eq_ignore_ascii_case("content-length") => {
                 match value.trim().parse::<usize>() {
-                    Ok(n) if n <= MAX_BODY => self.length = Some(n),
-                    Ok(n) => self.problem = Some(format!("message of {n} bytes is larger than {MAX_BODY}")),
+                    Ok(n) if n <= self.max_body => self.length = Some(n),
+                    Ok(n) => {
+                        self.skip = n as u64;
+                        self.problem = Some(format!("message of {n} bytes is larger than {}", self.max_body));
+                    }
                     Err(_) => self.problem = Some(format!("bad Content-Length `{}`", value.trim())),
                 }
             }
@@ -130,17 +140,32 @@ impl Headers {
 }
 
 /// Read one frame's body; `None` at the end of input, `Err` with the error
-/// reply when the headers are malformed (the body, if any, is skipped).
+/// reply when the headers are malformed (a body too large is skipped).
 async fn read_body<R: AsyncBufRead + Unpin>(reader: &mut R) -> Option<Result<Vec<u8>, Value>> {
-    let mut headers = Headers::default();
+    read_body_within(reader, MAX_BODY).await
+}
+
+async fn read_body_within<R: AsyncBufRead + Unpin>(reader: &mut R, max_body: usize) -> Option<Result<Vec<u8>, Value>> {
+    let mut headers = Headers { max_body, ..Headers::default() };
     let mut line = Vec::new();
     loop {
         line.clear();
-        if reader.read_until(b'\n', &mut line).await.ok()? == 0 {
+        if read_line(reader, &mut line).await.ok()? == 0 {
             return None;
+        }
+        if line.len() > MAX_HEADER_LINE {
+            headers.seen = true;
+            headers.problem = Some(format!("a header line longer than {MAX_HEADER_LINE} bytes"));
+            continue;
         }
         if headers.line(&line) {
             break;
+        }
+    }
+    if headers.skip > 0 {
+        let skipped = tokio::io::copy(&mut reader.take(headers.skip), &mut tokio::io::sink()).await.ok()?;
+        if skipped < headers.skip {
+            return None;
         }
     }
     Some(match headers.length() {
@@ -151,6 +176,30 @@ async fn read_body<R: AsyncBufRead + Unpin>(reader: &mut R) -> Option<Result<Vec
         }
         Err(reply) => Err(reply),
     })
+}
+
+/// Read up to and with the next line break into `line`, keeping at most
+/// [`MAX_HEADER_LINE`] + 1 bytes of it (a longer line is read to its end
+/// but not kept); how many bytes were read.
+async fn read_line<R: AsyncBufRead + Unpin>(reader: &mut R, line: &mut Vec<u8>) -> std::io::Result<usize> {
+    let mut read = 0;
+    loop {
+        let buf = reader.fill_buf().await?;
+        if buf.is_empty() {
+            return Ok(read);
+        }
+        let (used, done) = match buf.iter().position(|&b| b == b'\n') {
+            Some(i) => (i + 1, true),
+            None => (buf.len(), false),
+        };
+        let room = (MAX_HEADER_LINE + 1).saturating_sub(line.len());
+        line.extend_from_slice(&buf[..used.min(room)]);
+        reader.consume(used);
+        read += used;
+        if done {
+            return Ok(read);
+        }
+    }
 }
 
 /// Decode one body into what the service takes, or the reply it gets.
@@ -245,21 +294,25 @@ pub fn async_stdio() -> Option<(AsyncInput, AsyncOutput)> {
         if kind.is_fifo() {
             Some(Kind::Pipe(file))
         } else if kind.is_socket() {
-            let socket = std::os::unix::net::UnixStream::from(std::os::fd::OwnedFd::from(file));
-            socket.set_nonblocking(true).ok()?;
-            Some(Kind::Socket(socket))
+            Some(Kind::Socket(std::os::unix::net::UnixStream::from(std::os::fd::OwnedFd::from(file))))
         } else {
             None
         }
     }
+    // Both kinds are known before either descriptor is made non-blocking
+    // (a flag of the open file, shared with fd 0 and 1): when one of them
+    // cannot be read on the event loop, both stay as they were for the
+    // standard streams.
     let (input, output) = (kind(std::io::stdin().as_fd())?, kind(std::io::stdout().as_fd())?);
+    let socket =
+        |s: std::os::unix::net::UnixStream| s.set_nonblocking(true).and_then(|_| tokio::net::UnixStream::from_std(s));
     let input: AsyncInput = match input {
         Kind::Pipe(f) => Box::new(pipe::Receiver::from_file(f).ok()?),
-        Kind::Socket(s) => Box::new(tokio::net::UnixStream::from_std(s).ok()?),
+        Kind::Socket(s) => Box::new(socket(s).ok()?),
     };
     let output: AsyncOutput = match output {
         Kind::Pipe(f) => Box::new(pipe::Sender::from_file(f).ok()?),
-        Kind::Socket(s) => Box::new(tokio::net::UnixStream::from_std(s).ok()?),
+        Kind::Socket(s) => Box::new(socket(s).ok()?),
     };
     Some((input, output))
 }
@@ -397,6 +450,32 @@ mod tests {
         match f {
             Frame::Reply(v) => v["error"]["code"].as_i64().unwrap(),
             Frame::Request(_) | Frame::Response(_) => 0,
+        }
+    }
+
+    /// A body over the limit is skipped, a header line of any length is
+    /// read to its end without being kept: the next message is read.
+    #[tokio::test]
+    async fn after_a_body_too_large_or_a_header_line_too_long_the_next_message_is_read() {
+        let good = br#"{"jsonrpc":"2.0","id":1,"method":"x","params":{}}"#;
+        let mut input = Vec::new();
+        let large = format!(r#"{{"jsonrpc":"2.0","id":2,"method":"y","params":"{}"}}"#, "z".repeat(500));
+        input.extend_from_slice(format!("Content-Length: {}\r\n\r\n{large}", large.len()).as_bytes());
+        input.extend_from_slice(format!("Content-Length: {}\r\n\r\n", good.len()).as_bytes());
+        input.extend_from_slice(good);
+        input.extend_from_slice(format!("X-Long: {}\r\n", "a".repeat(3 * MAX_HEADER_LINE)).as_bytes());
+        input.extend_from_slice(b"\r\n");
+        input.extend_from_slice(format!("Content-Length: {}\r\n\r\n", good.len()).as_bytes());
+        input.extend_from_slice(good);
+        let mut reader = BufReader::new(&input[..]);
+        let mut got = Vec::new();
+        while let Some(body) = read_body_within(&mut reader, 100).await {
+            got.push(decoded(body));
+        }
+        assert_eq!(got.len(), 4, "{got:?}");
+        assert_eq!((code(&got[0]), code(&got[2])), (-32700, -32700));
+        for frame in [&got[1], &got[3]] {
+            assert!(matches!(frame, Frame::Request(r) if r.method() == "x"), "{frame:?}");
         }
     }
 

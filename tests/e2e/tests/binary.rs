@@ -162,6 +162,28 @@ fn stdio_may_be_a_pipe_a_socket_or_a_file() {
     let mut reader = std::io::BufReader::new(&written[..]);
     let ids: Vec<Value> = (0..2).map(|_| read_strict_frame(&mut reader)["id"].clone()).collect();
     assert_eq!(ids, [json!(1), json!(3)]);
+
+    // A socket in, a file out: both go through the standard streams, and
+    // the socket is left blocking for them (it was made non-blocking
+    // first, and the server read "nothing" as the end of its input).
+    let (ours, theirs) = UnixStream::pair().unwrap();
+    let mixed = env.dir.path().join("mixed.lsp");
+    let child = env
+        .command(&["serve"])
+        .stdin(Stdio::from(std::os::fd::OwnedFd::from(theirs)))
+        .stdout(std::fs::File::create(&mixed).unwrap())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The server reads before the session is written.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    (&ours).write_all(&short_session()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let written = std::fs::read(&mixed).unwrap();
+    let mut reader = std::io::BufReader::new(&written[..]);
+    let ids: Vec<Value> = (0..2).map(|_| read_strict_frame(&mut reader)["id"].clone()).collect();
+    assert_eq!(ids, [json!(1), json!(3)]);
 }
 
 /// Read one frame from stdout, failing on anything that is not exactly
