@@ -144,6 +144,17 @@ fn coalesce(first: Event, events: &mut mpsc::UnboundedReceiver<Event>) -> (Event
 /// A model error as a team member sees it: where the hub's models live
 /// stays on the hub (its log has the whole message).
 fn public_message(e: &crate::models::ModelError) -> String {
+    use crate::models::ModelError;
+    // Errors about the hub's own files name paths on the hub.
+    match e {
+        ModelError::LoadFailed { model, .. } => {
+            return format!("the hub cannot load model `{model}`; the hub's log has the details");
+        }
+        ModelError::Download { model, kind, .. } => {
+            return format!("the hub cannot fetch model `{model}` ({kind}); the hub's log has the details");
+        }
+        _ => {}
+    }
     let text = e.to_string();
     match e.endpoint().filter(|ep| !ep.is_empty()) {
         Some(endpoint) => text.replace(endpoint, "the hub's model server"),
@@ -281,6 +292,25 @@ mod tests {
 
     fn text(chars: usize, delta: &str) -> Event {
         Event::Streaming { chars, delta: delta.to_owned() }
+    }
+
+    #[test]
+    fn errors_about_the_hubs_files_do_not_name_them() {
+        use crate::models::ModelError;
+        let load = ModelError::LoadFailed {
+            model: "m".into(),
+            path: "/srv/models/m.gguf".into(),
+            reason: "bad magic in /srv/models/m.gguf".into(),
+        };
+        let fetch = ModelError::Download {
+            model: "m".into(),
+            kind: "io",
+            message: "cannot write the model file at /srv/hf/m.gguf".into(),
+        };
+        for e in [load, fetch] {
+            let text = public_message(&e);
+            assert!(text.contains("`m`") && !text.contains("/srv"), "{text}");
+        }
     }
 
     #[test]
