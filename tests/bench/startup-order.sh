@@ -53,7 +53,10 @@ for n, params in enumerate(starts):
     def receive():
         header = b""
         while not header.endswith(b"\r\n\r\n"):
-            header += p.stdout.read(1)
+            byte = p.stdout.read(1)
+            if not byte:
+                sys.exit("startup-order: the server ended before it answered")
+            header += byte
         return json.loads(p.stdout.read(int(header.split(b":")[1].split(b"\r")[0])))
     send({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": params})
     receive()

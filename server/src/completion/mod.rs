@@ -109,7 +109,7 @@ struct Last {
     text: String,
 }
 
-/// Documents remembered at most (least recently asked about go first).
+/// Documents remembered at most (past it, any one is forgotten).
 const MAX_DOCS: usize = 64;
 
 impl Completer {

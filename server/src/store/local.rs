@@ -137,7 +137,7 @@ impl Checkpoints {
         let me = Arc::clone(self);
         tokio::task::spawn_blocking(move || {
             if let Err(e) = me.run() {
-                tracing::debug!("WAL checkpoint skipped: {e}");
+                tracing::warn!("the local store could not checkpoint its log (it grows until one works): {e}");
             }
             me.running.store(false, Ordering::Release);
         });
