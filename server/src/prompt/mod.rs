@@ -260,7 +260,8 @@ pub fn inside_at(rope: &Rope, language_id: &str, line: usize, col: usize, cache:
     while !text.is_char_boundary(col) {
         col -= 1;
     }
-    if line == 0 && text.starts_with("#!") {
+    // A shebang, not Rust's inner attribute (`#![…]`).
+    if line == 0 && text.starts_with("#!") && !text.starts_with("#![") {
         return Inside::Comment;
     }
     let info = lexer.scan(&text[..col]);

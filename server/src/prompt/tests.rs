@@ -461,6 +461,9 @@ fn cursor_in_code_comment_or_string() {
     assert_eq!(inside("rust", "/* a\n b */ fn f() {|}\n"), Inside::Code);
     assert_eq!(inside("rust", "let s = \"é|\";\n"), Inside::String);
     assert_eq!(inside("javascript", "const t = `a\n${b}|`;\n"), Inside::String);
+    // A shebang line is no place for code; Rust's inner attribute is code.
+    assert_eq!(inside("python", "#!/usr/bin/env py|\n"), Inside::Comment);
+    assert_eq!(inside("rust", "#![allow(dead_code)]|\n"), Inside::Code);
 }
 
 #[test]
