@@ -79,6 +79,16 @@ async fn generate_and_explain_over_stdio() {
     assert_eq!(client.shutdown().await, Some(0));
     assert!(!stderr.contains(TOKEN), "the token leaked to the log");
     assert!(!stderr.contains("correct horse"), "the password leaked to the log");
+    // History is written behind; the server commits it before it exits.
+    let db = rusqlite::Connection::open(data.join("codegenie.db")).unwrap();
+    let kinds: Vec<String> = db
+        .prepare("SELECT kind FROM prompts ORDER BY created_at")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(kinds, ["generate", "explain"]);
 }
 
 #[tokio::test]

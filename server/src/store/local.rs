@@ -347,6 +347,16 @@ impl LocalStore {
         result
     }
 
+    /// Queues `f` to run in a transaction soon, without waiting for it.
+    fn later<F>(&self, what: &'static str, f: F) -> StoreResult<()>
+    where
+        F: FnOnce(&Connection) -> rusqlite::Result<()> + Send + 'static,
+    {
+        self.worker.later(what, f)?;
+        self.checkpoints.count();
+        Ok(())
+    }
+
     /// Runs one statement that changes rows and returns how many changed.
     async fn execute(&self, sql: &'static str, args: Vec<Value>) -> StoreResult<usize> {
         self.call(move |conn| conn.execute(sql, rusqlite::params_from_iter(args)).map_err(sql_error)).await
@@ -599,8 +609,9 @@ impl LocalStore {
         Ok(n > 0)
     }
 
+    /// Written behind (see [`Worker::later`]): a failure goes to the log.
     pub(crate) async fn record_prompt(&self, e: PromptEntry) -> StoreResult<()> {
-        self.transaction(move |tx| {
+        self.later("a history entry", move |tx| {
             tx.prepare_cached(
                 "INSERT INTO prompts (id, user_id, kind, model, language, input, output, status, latency_ms, created_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) ON CONFLICT (id) DO NOTHING",
@@ -620,7 +631,6 @@ impl LocalStore {
             )?;
             insert_event(tx, &HistoryEvent::for_prompt(&e))
         })
-        .await
     }
 
     pub(crate) async fn record_event(&self, event: HistoryEvent) -> StoreResult<()> {

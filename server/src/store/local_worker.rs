@@ -5,11 +5,20 @@
 //! one transaction, each job in a savepoint of its own, so a job that fails
 //! undoes only its own changes and the others still commit. Under a burst
 //! (a hub's many users finishing at once) that is one commit instead of
-//! hundreds, and no thread is spawned per operation. The thread sleeps on
-//! its queue while the store is idle and ends when the store is dropped.
+//! hundreds, and no thread is spawned per operation.
+//!
+//! History entries are written behind ([`Worker::later`]): nobody waits for
+//! them, so the thread is not woken for each one. They wait in the queue
+//! for at most [`WRITE_BEHIND`], or until any other job comes, and commit
+//! together; a read that follows them in the queue sees them. At one
+//! generation a millisecond that is one commit for ten entries, on the
+//! same few pages, instead of ten. The thread sleeps on its queue while
+//! the store is idle; dropping the store commits what waits and ends it.
 
+use std::collections::VecDeque;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::mpsc;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, TransactionBehavior};
 use tokio::sync::oneshot;
@@ -18,6 +27,9 @@ use super::{StoreError, StoreResult};
 
 /// Transactions committed together at most.
 const MAX_BATCH: usize = 256;
+
+/// How long a write behind waits for company before it commits.
+pub(crate) const WRITE_BEHIND: Duration = Duration::from_millis(10);
 
 /// What the caller of a job learns when the job never answered: it
 /// panicked, or the thread is gone.
@@ -31,6 +43,8 @@ enum Job {
     Alone(Box<dyn FnOnce(&mut Connection) + Send>),
     /// Runs inside a transaction, maybe with others.
     InTransaction(Box<dyn TxWork>),
+    /// A write behind: like `InTransaction`, but nobody waits for it.
+    Later(Box<dyn TxWork>),
 }
 
 /// Work inside a transaction: run it (whether it succeeded, and how to
@@ -72,17 +86,109 @@ where
     }
 }
 
-/// The sending end of the thread's queue.
+/// A write behind: its outcome goes to the log, as nobody waits for it.
+struct Behind<F> {
+    /// What it writes, for the log ("a history entry").
+    what: &'static str,
+    f: F,
+}
+
+impl<F> TxWork for Behind<F>
+where
+    F: FnOnce(&Connection) -> rusqlite::Result<()> + Send,
+{
+    fn run(self: Box<Self>, conn: &Connection) -> (bool, Answer) {
+        let Behind { what, f } = *self;
+        let result = f(conn);
+        let ok = result.is_ok();
+        let answer: Answer = Box::new(move |committed| match (result, committed) {
+            (Ok(()), Ok(())) => {}
+            (Ok(()), Err(e)) => tracing::warn!("{what} could not be saved: {e}"),
+            (Err(e), _) => tracing::warn!("{what} could not be saved: {}", super::local::sql_error(e)),
+        });
+        (ok, answer)
+    }
+
+    fn fail(self: Box<Self>, error: StoreError) {
+        tracing::warn!("{} could not be saved: {error}", self.what);
+    }
+}
+
+/// The queue between the callers and the thread.
+struct Queue {
+    state: Mutex<State>,
+    ready: Condvar,
+    /// How long writes behind wait ([`WRITE_BEHIND`]).
+    delay: Duration,
+}
+
+#[derive(Default)]
+struct State {
+    jobs: VecDeque<Job>,
+    /// A job someone waits for is queued: run everything now.
+    urgent: bool,
+    /// When the oldest write behind in the queue is due.
+    due: Option<Instant>,
+    /// The thread waits for `ready` (and needs a signal to see new work).
+    sleeping: bool,
+    /// The store was dropped: run what is queued, then end.
+    closed: bool,
+}
+
+impl Queue {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn push(&self, job: Job) -> StoreResult<()> {
+        let mut state = self.lock();
+        if state.closed {
+            return Err(stopped());
+        }
+        let wake = match job {
+            Job::Later(_) => {
+                // The first write behind sets the time; the thread is told
+                // only then, not for each one after it.
+                let first = state.due.is_none();
+                if first {
+                    state.due = Some(Instant::now() + self.delay);
+                }
+                first
+            }
+            Job::Alone(_) | Job::InTransaction(_) => {
+                state.urgent = true;
+                true
+            }
+        };
+        state.jobs.push_back(job);
+        let wake = wake && state.sleeping;
+        drop(state);
+        if wake {
+            self.ready.notify_one();
+        }
+        Ok(())
+    }
+}
+
+/// The sending end of the thread's queue. Dropping it commits what waits
+/// and ends the thread.
 pub(crate) struct Worker {
-    jobs: mpsc::Sender<Job>,
+    queue: Arc<Queue>,
+    thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Worker {
     /// Start the thread that owns `conn`.
     pub(crate) fn start(conn: Connection) -> std::io::Result<Self> {
-        let (jobs, queue) = mpsc::channel();
-        std::thread::Builder::new().name("codegenie-store".to_owned()).spawn(move || serve(conn, queue))?;
-        Ok(Self { jobs })
+        Self::start_with(conn, WRITE_BEHIND)
+    }
+
+    fn start_with(conn: Connection, delay: Duration) -> std::io::Result<Self> {
+        let queue = Arc::new(Queue { state: Mutex::default(), ready: Condvar::new(), delay });
+        let theirs = queue.clone();
+        let thread =
+            std::thread::Builder::new().name("codegenie-store".to_owned()).spawn(move || serve(conn, &theirs))?;
+        Ok(Self { queue, thread: Some(thread) })
     }
 
     /// Run `f` with the connection, alone.
@@ -95,7 +201,7 @@ impl Worker {
         let job = Job::Alone(Box::new(move |conn| {
             let _ = reply.send(f(conn));
         }));
-        self.jobs.send(job).map_err(|_| stopped())?;
+        self.queue.push(job)?;
         answer.await.map_err(|_| stopped())?
     }
 
@@ -107,41 +213,87 @@ impl Worker {
         F: FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
     {
         let (reply, answer) = oneshot::channel();
-        self.jobs.send(Job::InTransaction(Box::new(Tx { f, reply }))).map_err(|_| stopped())?;
+        self.queue.push(Job::InTransaction(Box::new(Tx { f, reply })))?;
         answer.await.map_err(|_| stopped())?
+    }
+
+    /// Write behind: run `f` in a transaction within [`WRITE_BEHIND`] (at
+    /// once when another job comes), and return now. A failure goes to the
+    /// log as "`what` could not be saved". Jobs queued after it see its
+    /// changes.
+    pub(crate) fn later<F>(&self, what: &'static str, f: F) -> StoreResult<()>
+    where
+        F: FnOnce(&Connection) -> rusqlite::Result<()> + Send + 'static,
+    {
+        self.queue.push(Job::Later(Box::new(Behind { what, f })))
     }
 }
 
-fn serve(mut conn: Connection, queue: mpsc::Receiver<Job>) {
-    let mut next = None;
+impl Drop for Worker {
+    fn drop(&mut self) {
+        self.queue.lock().closed = true;
+        self.queue.ready.notify_one();
+        // What waits is committed before the store is gone (unless the
+        // store is dropped on its own thread, which cannot wait for itself).
+        if let Some(thread) = self.thread.take()
+            && thread.thread().id() != std::thread::current().id()
+        {
+            let _ = thread.join();
+            tracing::debug!("local store closed");
+        }
+    }
+}
+
+fn serve(mut conn: Connection, queue: &Queue) {
+    let mut state = queue.lock();
     loop {
-        let job = match next.take() {
-            Some(job) => job,
-            None => match queue.recv() {
-                Ok(job) => job,
-                // The store was dropped.
-                Err(_) => return,
-            },
+        let now = Instant::now();
+        let due = state.urgent || state.closed || state.due.is_some_and(|at| at <= now);
+        if due && !state.jobs.is_empty() {
+            let jobs = std::mem::take(&mut state.jobs);
+            state.urgent = false;
+            state.due = None;
+            drop(state);
+            run(&mut conn, jobs);
+            state = queue.lock();
+            continue;
+        }
+        if state.closed {
+            return;
+        }
+        state.sleeping = true;
+        state = match state.due {
+            Some(at) => queue.ready.wait_timeout(state, at - now).unwrap_or_else(|e| e.into_inner()).0,
+            None => queue.ready.wait(state).unwrap_or_else(|e| e.into_inner()),
         };
+        state.sleeping = false;
+    }
+}
+
+/// Run the jobs in their order: transactions next to each other together,
+/// the others alone.
+fn run(conn: &mut Connection, jobs: VecDeque<Job>) {
+    let mut batch = Vec::new();
+    for job in jobs {
         match job {
+            Job::InTransaction(work) | Job::Later(work) => {
+                batch.push(work);
+                if batch.len() == MAX_BATCH {
+                    commit_together(conn, std::mem::take(&mut batch));
+                }
+            }
             // A panic drops the job's reply: its caller hears of an
             // internal error, and the thread goes on.
-            Job::Alone(f) => drop(catch_unwind(AssertUnwindSafe(|| f(&mut conn)))),
-            Job::InTransaction(first) => {
-                let mut batch = vec![first];
-                while batch.len() < MAX_BATCH {
-                    match queue.try_recv() {
-                        Ok(Job::InTransaction(work)) => batch.push(work),
-                        Ok(other) => {
-                            next = Some(other);
-                            break;
-                        }
-                        Err(_) => break,
-                    }
+            Job::Alone(f) => {
+                if !batch.is_empty() {
+                    commit_together(conn, std::mem::take(&mut batch));
                 }
-                commit_together(&mut conn, batch);
+                drop(catch_unwind(AssertUnwindSafe(|| f(conn))));
             }
         }
+    }
+    if !batch.is_empty() {
+        commit_together(conn, batch);
     }
 }
 
@@ -251,6 +403,68 @@ mod tests {
         })
         .await
         .unwrap()
+    }
+
+    /// A store in a file with WAL, as the local store opens it, and a
+    /// second connection to look at it from outside.
+    fn file_worker(dir: &std::path::Path, delay: Duration) -> (Worker, Connection) {
+        let path = dir.join("t.db");
+        let conn = Connection::open(&path).unwrap();
+        conn.pragma_update(None, "journal_mode", "WAL").unwrap();
+        conn.pragma_update(None, "wal_autocheckpoint", 0).unwrap();
+        conn.execute_batch("CREATE TABLE t (k TEXT PRIMARY KEY)").unwrap();
+        (Worker::start_with(conn, delay).unwrap(), Connection::open(&path).unwrap())
+    }
+
+    fn count(c: &Connection) -> usize {
+        c.query_row("SELECT COUNT(*) FROM t", [], |r| r.get(0)).unwrap()
+    }
+
+    fn behind(k: String) -> impl FnOnce(&Connection) -> rusqlite::Result<()> + Send + 'static {
+        move |c: &Connection| c.execute("INSERT INTO t (k) VALUES (?1)", [k]).map(drop)
+    }
+
+    /// Writes behind wait (here for an hour) without waking the thread,
+    /// until a job someone waits for comes: then they commit together (a
+    /// few WAL frames, not two per write) before it, so it sees them.
+    #[tokio::test]
+    async fn writes_behind_wait_and_commit_together_before_the_next_job() {
+        let dir = tempfile::tempdir().unwrap();
+        let (w, outside) = file_worker(dir.path(), Duration::from_secs(3600));
+        for i in 0..50 {
+            w.later("a row", behind(format!("k{i:02}"))).unwrap();
+            if i % 10 == 0 {
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+        }
+        assert_eq!(count(&outside), 0, "nothing is due yet");
+        assert_eq!(keys(&w).await.len(), 50);
+        let frames: i64 = outside.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get(1)).unwrap();
+        assert!(frames < 10, "{frames} WAL frames for 50 rows: they were not committed together");
+        // One failing write behind undoes only itself.
+        w.later("a duplicate row", behind("k00".to_owned())).unwrap();
+        w.later("a row", behind("k50".to_owned())).unwrap();
+        assert_eq!(keys(&w).await.len(), 51);
+        // Dropping the store commits what waits.
+        w.later("a row", behind("k51".to_owned())).unwrap();
+        assert_eq!(count(&outside), 51);
+        drop(w);
+        assert_eq!(count(&outside), 52);
+    }
+
+    /// With nothing after them, writes behind are committed within the
+    /// delay.
+    #[tokio::test]
+    async fn writes_behind_commit_on_their_own() {
+        let dir = tempfile::tempdir().unwrap();
+        let (w, outside) = file_worker(dir.path(), WRITE_BEHIND);
+        w.later("a row", behind("a".to_owned())).unwrap();
+        let started = Instant::now();
+        while count(&outside) == 0 {
+            assert!(started.elapsed() < Duration::from_secs(10), "the write behind was never committed");
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        drop(w);
     }
 
     /// Transactions sent at once commit together; one that fails (here a

@@ -310,6 +310,8 @@ impl Store {
     /// `generate`/`explain`). Idempotent by entry id. A MongoDB store whose
     /// database is down, or answers with anything but a definitive refusal
     /// ([`StoreError::Invalid`]), keeps it in its journal and returns `Ok`.
+    /// The local store writes it behind: it returns once the entry is
+    /// queued, commits it within 10 ms and logs a failure.
     pub async fn record_prompt(&self, entry: PromptEntry) -> StoreResult<()> {
         dispatch!(self.record_prompt(entry))
     }
