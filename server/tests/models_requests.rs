@@ -266,6 +266,8 @@ async fn explanations_in_every_api_form_keep_markdown() {
 #[tokio::test]
 async fn streamed_answers_arrive_in_pieces() {
     let server = ModelServer::start().await.unwrap();
+    // Tokens further apart than the client merges them.
+    server.set_options(|o| o.token_delay_ms = 2 * codegenie::models::client::STREAM_EVERY.as_millis() as u64);
     let settings = settings(&server);
     let assistant = assistant(&settings);
     let (progress, mut events) = progress();

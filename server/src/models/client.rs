@@ -11,7 +11,7 @@
 //! in-flight request future is dropped, which closes its connection at once.
 
 use std::sync::{Arc, OnceLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use reqwest::StatusCode;
@@ -87,6 +87,56 @@ impl Progress {
         if let Some(tx) = &self.0 {
             let _ = tx.send(event);
         }
+    }
+}
+
+/// Streamed text is told at most this often (the first piece at once):
+/// editors show it every 100 ms, and a model that sends a token per event
+/// would otherwise cost an event, a wake-up and a message per token.
+pub const STREAM_EVERY: Duration = Duration::from_millis(20);
+
+/// The text of a streamed answer so far, told to `progress` merged: the
+/// first piece at once, then at most every [`STREAM_EVERY`], and the rest
+/// when the answer ends.
+pub(crate) struct Streamed<'a> {
+    progress: &'a Progress,
+    text: String,
+    chars: usize,
+    /// How much of `text` was told.
+    told: usize,
+    last: Option<Instant>,
+    every: Duration,
+}
+
+impl<'a> Streamed<'a> {
+    pub(crate) fn new(progress: &'a Progress) -> Self {
+        Self { progress, text: String::new(), chars: 0, told: 0, last: None, every: STREAM_EVERY }
+    }
+
+    pub(crate) fn push(&mut self, delta: &str) {
+        if delta.is_empty() {
+            return;
+        }
+        self.chars += delta.chars().count();
+        self.text.push_str(delta);
+        if self.last.is_none_or(|at| at.elapsed() >= self.every) {
+            self.tell();
+        }
+    }
+
+    fn tell(&mut self) {
+        if self.told < self.text.len() {
+            let delta = self.text[self.told..].to_owned();
+            self.progress.emit(Event::Streaming { chars: self.chars, delta });
+            self.told = self.text.len();
+            self.last = Some(Instant::now());
+        }
+    }
+
+    /// Tell the rest; the whole text.
+    pub(crate) fn finish(mut self) -> String {
+        self.tell();
+        self.text
     }
 }
 
@@ -432,8 +482,7 @@ impl ModelClient {
     ) -> Result<String, Failure> {
         let mut parser = SseParser::default();
         let mut body = response.bytes_stream();
-        let mut text = String::new();
-        let mut chars = 0usize;
+        let mut streamed = Streamed::new(progress);
         let mut ended = false;
         // An OpenAI-style stream says `finish_reason` and then `[DONE]`; the
         // body is read to its end so the connection can be reused.
@@ -441,7 +490,7 @@ impl ModelClient {
         loop {
             let events = match body.next().await {
                 Some(Ok(chunk)) => parser.push(&chunk),
-                Some(Err(_)) if finished => return Ok(text),
+                Some(Err(_)) if finished => return Ok(streamed.finish()),
                 Some(Err(e)) => return Err(self.body_failure(call, &e)),
                 None => {
                     ended = true;
@@ -451,7 +500,7 @@ impl ModelClient {
             for event in events {
                 let piece = wire::stream_piece(call.body.format, &event.event, &event.data);
                 let (delta, done) = match piece {
-                    Ok(Piece::Done(_)) | Err(_) | Ok(Piece::Error(_)) if finished => return Ok(text),
+                    Ok(Piece::Done(_)) | Err(_) | Ok(Piece::Error(_)) if finished => return Ok(streamed.finish()),
                     Ok(_) if finished => continue,
                     Err(d) => return Err(Failure::Fatal(self.bad_response(call, call.scrub(&d)))),
                     Ok(Piece::Text(t)) => (t, false),
@@ -462,34 +511,37 @@ impl ModelClient {
                     Ok(Piece::Done(full)) => {
                         // TGI's last event carries the whole text; trust it
                         // when it is longer than what the tokens added up to.
+                        let text = &streamed.text;
                         let rest = full
-                            .filter(|f| f.len() > text.len() && f.starts_with(&text))
+                            .filter(|f| f.len() > text.len() && f.starts_with(text.as_str()))
                             .map(|f| f[text.len()..].to_owned())
                             .unwrap_or_default();
                         (rest, true)
                     }
                     Ok(Piece::Error(message)) => return Err(self.error_body_failure(call, StatusCode::OK, &message)),
                 };
-                if !delta.is_empty() {
-                    chars += delta.chars().count();
-                    text.push_str(&delta);
-                    progress.emit(Event::Streaming { chars, delta });
-                }
+                streamed.push(&delta);
                 if done {
                     // Read the body's end too, briefly, so the connection
-                    // goes back to the pool instead of being closed.
+                    // goes back to the pool instead of being closed. It is
+                    // usually here already: no timer then (arming one wakes
+                    // the event loop).
                     let drain = async { while let Some(Ok(_)) = body.next().await {} };
-                    let _ = tokio::time::timeout(Duration::from_millis(250), drain).await;
-                    return Ok(text);
+                    let mut drain = std::pin::pin!(drain);
+                    if futures_util::poll!(&mut drain).is_pending() {
+                        let _ = tokio::time::timeout(Duration::from_millis(250), drain).await;
+                    }
+                    return Ok(streamed.finish());
                 }
             }
             if ended && finished {
-                return Ok(text);
+                return Ok(streamed.finish());
             }
             if ended {
                 return Err(Failure::Transient {
                     kind: Transient::Broken(format!(
-                        "the stream ended after {chars} characters without its end marker"
+                        "the stream ended after {} characters without its end marker",
+                        streamed.chars
                     )),
                     retry_after: None,
                 });
@@ -654,6 +706,33 @@ mod tests {
         assert_eq!(retry_after(&h), Some(Duration::from_secs(3)));
         h.insert(RETRY_AFTER, "Wed, 21 Oct 2015 07:28:00 GMT".parse().unwrap());
         assert_eq!(retry_after(&h), None);
+    }
+
+    /// What `pieces` are told as, with `every` between events.
+    fn told(every: Duration, pieces: &[&str]) -> Vec<(usize, String)> {
+        let (sink, mut events) = Progress::channel();
+        let mut streamed = Streamed::new(&sink);
+        streamed.every = every;
+        pieces.iter().for_each(|p| streamed.push(p));
+        assert_eq!(streamed.finish(), pieces.concat());
+        std::iter::from_fn(|| events.try_recv().ok())
+            .map(|e| match e {
+                Event::Streaming { chars, delta } => (chars, delta),
+                other => panic!("{other:?}"),
+            })
+            .collect()
+    }
+
+    /// Tokens that come together are told as one event: the first at once,
+    /// the rest merged, none lost.
+    #[test]
+    fn streamed_text_is_told_merged() {
+        let pieces = ["def", "", " f", "():", "\n    pass", "# é"];
+        let merged = told(Duration::from_secs(3600), &pieces);
+        assert_eq!(merged, [(3, "def".to_owned()), (20, " f():\n    pass# é".to_owned())]);
+        let each = told(Duration::ZERO, &pieces);
+        assert_eq!(each.len(), 5, "{each:?}");
+        assert_eq!(each.last(), Some(&(20, "# é".to_owned())));
     }
 
     #[test]

@@ -29,6 +29,7 @@ use serde::Serialize;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use super::client::Streamed;
 use super::{Event, ModelError, Progress};
 use crate::config::LocalSettings;
 
@@ -232,8 +233,7 @@ impl LocalEngine {
             events: tx,
         };
         self.submit(job)?;
-        let mut text = String::new();
-        let mut chars = 0usize;
+        let mut streamed = Streamed::new(progress);
         loop {
             let event = tokio::select! {
                 biased;
@@ -252,15 +252,12 @@ impl LocalEngine {
                 Some(WorkerEvent::Loaded { millis }) => {
                     tracing::debug!(model, millis, "model loaded");
                 }
-                Some(WorkerEvent::Text(delta)) => {
-                    chars += delta.chars().count();
-                    text.push_str(&delta);
-                    progress.emit(Event::Streaming { chars, delta });
-                }
+                Some(WorkerEvent::Text(delta)) => streamed.push(&delta),
                 Some(WorkerEvent::Finished(result)) => {
                     let stats = result?;
                     tracing::debug!(model, ?stats, "local generation finished");
-                    progress.emit(Event::Done { chars });
+                    let text = streamed.finish();
+                    progress.emit(Event::Done { chars: text.chars().count() });
                     return Ok(Output { text, stats });
                 }
                 None => {
