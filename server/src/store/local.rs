@@ -348,7 +348,7 @@ impl LocalStore {
     }
 
     /// Queues `f` to run in a transaction soon, without waiting for it.
-    fn later<F>(&self, what: &'static str, f: F) -> StoreResult<()>
+    fn later<F>(&self, what: String, f: F) -> StoreResult<()>
     where
         F: FnOnce(&Connection) -> rusqlite::Result<()> + Send + 'static,
     {
@@ -611,7 +611,7 @@ impl LocalStore {
 
     /// Written behind (see [`Worker::later`]): a failure goes to the log.
     pub(crate) async fn record_prompt(&self, e: PromptEntry) -> StoreResult<()> {
-        self.later("a history entry", move |tx| {
+        self.later(format!("history entry {}", e.id), move |tx| {
             tx.prepare_cached(
                 "INSERT INTO prompts (id, user_id, kind, model, language, input, output, status, latency_ms, created_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) ON CONFLICT (id) DO NOTHING",

@@ -88,8 +88,8 @@ where
 
 /// A write behind: its outcome goes to the log, as nobody waits for it.
 struct Behind<F> {
-    /// What it writes, for the log ("a history entry").
-    what: &'static str,
+    /// What it writes, for the log ("history entry 01J…").
+    what: String,
     f: F,
 }
 
@@ -221,7 +221,7 @@ impl Worker {
     /// once when another job comes), and return now. A failure goes to the
     /// log as "`what` could not be saved". Jobs queued after it see its
     /// changes.
-    pub(crate) fn later<F>(&self, what: &'static str, f: F) -> StoreResult<()>
+    pub(crate) fn later<F>(&self, what: String, f: F) -> StoreResult<()>
     where
         F: FnOnce(&Connection) -> rusqlite::Result<()> + Send + 'static,
     {
@@ -432,7 +432,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (w, outside) = file_worker(dir.path(), Duration::from_secs(3600));
         for i in 0..50 {
-            w.later("a row", behind(format!("k{i:02}"))).unwrap();
+            w.later("a row".to_owned(), behind(format!("k{i:02}"))).unwrap();
             if i % 10 == 0 {
                 tokio::time::sleep(Duration::from_millis(2)).await;
             }
@@ -442,11 +442,11 @@ mod tests {
         let frames: i64 = outside.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get(1)).unwrap();
         assert!(frames < 10, "{frames} WAL frames for 50 rows: they were not committed together");
         // One failing write behind undoes only itself.
-        w.later("a duplicate row", behind("k00".to_owned())).unwrap();
-        w.later("a row", behind("k50".to_owned())).unwrap();
+        w.later("a duplicate row".to_owned(), behind("k00".to_owned())).unwrap();
+        w.later("a row".to_owned(), behind("k50".to_owned())).unwrap();
         assert_eq!(keys(&w).await.len(), 51);
         // Dropping the store commits what waits.
-        w.later("a row", behind("k51".to_owned())).unwrap();
+        w.later("a row".to_owned(), behind("k51".to_owned())).unwrap();
         assert_eq!(count(&outside), 51);
         drop(w);
         assert_eq!(count(&outside), 52);
@@ -458,7 +458,7 @@ mod tests {
     async fn writes_behind_commit_on_their_own() {
         let dir = tempfile::tempdir().unwrap();
         let (w, outside) = file_worker(dir.path(), WRITE_BEHIND);
-        w.later("a row", behind("a".to_owned())).unwrap();
+        w.later("a row".to_owned(), behind("a".to_owned())).unwrap();
         let started = Instant::now();
         while count(&outside) == 0 {
             assert!(started.elapsed() < Duration::from_secs(10), "the write behind was never committed");
