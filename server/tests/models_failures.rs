@@ -70,6 +70,19 @@ async fn unauthorized_and_forbidden_are_not_retried() {
     assert_eq!(server.requests().len(), 1);
 }
 
+/// A plain-HTTP model server that moves to HTTPS: the redirect is not
+/// followed (a POST would turn into a GET), and the error names the new
+/// address.
+#[tokio::test]
+async fn a_redirect_names_the_new_address_and_is_not_followed() {
+    let location = "https://models.example.net/v1/chat/completions";
+    let (server, result, _) = failing_once(Failure::Redirect { status: 301, location: location.into() }).await;
+    let err = result.unwrap_err();
+    assert!(matches!(err, ModelError::Rejected { status: 301, .. }), "{err:?}");
+    assert!(err.to_string().contains(&format!("it moved to {location}; set that as the model's url")), "{err}");
+    assert_eq!(server.requests().len(), 1);
+}
+
 #[tokio::test]
 async fn unserved_models_name_the_alternatives() {
     for failure in [Failure::NotFound, Failure::NotSupported] {

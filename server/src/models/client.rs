@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use reqwest::StatusCode;
-use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap, RETRY_AFTER};
+use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap, LOCATION, RETRY_AFTER};
 use serde::Serialize;
 use serde_json::Value;
 use tokio::sync::mpsc;
@@ -229,12 +229,17 @@ impl Call {
     }
 }
 
-/// The HTTP client, built on first use: building it reads the system's
-/// root certificates, work a server that never calls a hosted model (or not
-/// yet) should not do before it answers `initialize`. Clones share it.
+/// The HTTP clients, each built on first use: building the one for HTTPS
+/// reads the system's root certificates, work a server that never calls a
+/// hosted model (or not yet) should not do before it answers `initialize`,
+/// and that a model server on plain HTTP (llama.cpp's, vLLM's, Ollama's on
+/// this machine or the network) never needs. Clones share them.
 #[derive(Clone, Debug)]
 pub struct Http {
     client: Arc<OnceLock<Result<reqwest::Client, String>>>,
+    /// For `http://` URLs: no root certificates, and a redirect to HTTPS
+    /// is not followed (it comes back as the answer).
+    plain: Arc<OnceLock<Result<reqwest::Client, String>>>,
     connect_timeout: Duration,
 }
 
@@ -242,27 +247,52 @@ impl Http {
     pub fn new(settings: &HttpSettings) -> Self {
         Self {
             client: Arc::new(OnceLock::new()),
+            plain: Arc::new(OnceLock::new()),
             connect_timeout: Duration::from_secs(settings.connect_timeout_secs.max(1)),
         }
     }
 
-    /// The client; its first call builds it.
-    pub fn get(&self) -> Result<reqwest::Client, ModelError> {
-        self.client
-            .get_or_init(|| {
-                reqwest::Client::builder()
-                    .user_agent(concat!("codegenie/", env!("CARGO_PKG_VERSION")))
-                    .connect_timeout(self.connect_timeout)
-                    .pool_idle_timeout(Duration::from_secs(90))
-                    .tcp_nodelay(true)
-                    .build()
-                    .map_err(|e| e.to_string())
-            })
-            .clone()
-            .map_err(ModelError::Client)
+    fn builder(&self) -> reqwest::ClientBuilder {
+        reqwest::Client::builder()
+            .user_agent(concat!("codegenie/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(self.connect_timeout)
+            .pool_idle_timeout(Duration::from_secs(90))
+            .tcp_nodelay(true)
     }
 
-    /// Whether the client has been built (tests of laziness).
+    /// The client for any URL; its first call builds it.
+    pub fn get(&self) -> Result<reqwest::Client, ModelError> {
+        Self::built(&self.client, || self.builder())
+    }
+
+    /// The client for `url`: for `http://`, one that loads no root
+    /// certificates.
+    pub fn for_url(&self, url: &str) -> Result<reqwest::Client, ModelError> {
+        if !url.starts_with("http://") {
+            return self.get();
+        }
+        Self::built(&self.plain, || {
+            let redirects = reqwest::redirect::Policy::custom(|attempt| {
+                if attempt.url().scheme() != "http" {
+                    attempt.stop()
+                } else if attempt.previous().len() >= 10 {
+                    attempt.error("too many redirects")
+                } else {
+                    attempt.follow()
+                }
+            });
+            self.builder().tls_built_in_root_certs(false).redirect(redirects)
+        })
+    }
+
+    fn built(
+        cell: &OnceLock<Result<reqwest::Client, String>>,
+        builder: impl FnOnce() -> reqwest::ClientBuilder,
+    ) -> Result<reqwest::Client, ModelError> {
+        cell.get_or_init(|| builder().build().map_err(|e| e.to_string())).clone().map_err(ModelError::Client)
+    }
+
+    /// Whether the client for HTTPS has been built (tests of laziness).
     pub fn is_built(&self) -> bool {
         self.client.get().is_some()
     }
@@ -270,7 +300,11 @@ impl Http {
 
 impl From<reqwest::Client> for Http {
     fn from(client: reqwest::Client) -> Self {
-        Self { client: Arc::new(OnceLock::from(Ok(client))), connect_timeout: Duration::from_secs(10) }
+        Self {
+            client: Arc::new(OnceLock::from(Ok(client.clone()))),
+            plain: Arc::new(OnceLock::from(Ok(client))),
+            connect_timeout: Duration::from_secs(10),
+        }
     }
 }
 
@@ -435,7 +469,7 @@ impl ModelClient {
     }
 
     async fn attempt(&self, call: &Call, progress: &Progress) -> Result<String, Failure> {
-        let http = self.http.get().map_err(Failure::Fatal)?;
+        let http = self.http.for_url(call.url()).map_err(Failure::Fatal)?;
         let mut request = http.post(call.url()).timeout(self.request_timeout).json(&call.body.json);
         if let Some(token) = &call.endpoint.token {
             request = request.bearer_auth(token.expose());
@@ -445,6 +479,14 @@ impl ModelClient {
         }
         let response = request.send().await.map_err(|e| self.send_failure(call, &e))?;
         let status = response.status();
+        if status.is_redirection() {
+            let to = response.headers().get(LOCATION).and_then(|v| v.to_str().ok()).unwrap_or("another address");
+            return Err(Failure::Fatal(ModelError::Rejected {
+                endpoint: call.endpoint.display.clone(),
+                status: status.as_u16(),
+                detail: format!(": it moved to {}; set that as the model's url", call.scrub(to)),
+            }));
+        }
         if !status.is_success() {
             let retry_after = retry_after(response.headers());
             let text = response.text().await.unwrap_or_default();
@@ -686,6 +728,17 @@ mod tests {
         let clone = client.clone();
         clone.http().get().unwrap();
         assert!(client.http().is_built(), "clones share the one client");
+    }
+
+    /// A model server on plain HTTP gets a client that loads no root
+    /// certificates: the one for HTTPS stays unbuilt.
+    #[test]
+    fn plain_http_needs_no_root_certificates() {
+        let http = Http::new(&HttpSettings::default());
+        http.for_url("http://127.0.0.1:8080/v1/completions").unwrap();
+        assert!(!http.is_built());
+        http.for_url("https://router.huggingface.co/v1/chat/completions").unwrap();
+        assert!(http.is_built());
     }
 
     #[test]

@@ -65,6 +65,8 @@ pub enum Failure {
     /// Any status and raw body.
     #[serde(rename_all = "camelCase")]
     Raw { status: u16, body: String, content_type: Option<String> },
+    /// A redirect (301, 307, …) to `location`, with an HTML body.
+    Redirect { status: u16, location: String },
     /// 200 with a body that is not JSON.
     Garbage,
     /// Stream this many chunks, then close the body without the end marker.
@@ -508,6 +510,12 @@ fn failure_response(failure: &Failure, model: &str) -> Option<Response> {
                 .body(Body::from(body.clone()))
                 .unwrap_or_default()
         }
+        Failure::Redirect { status, location } => Response::builder()
+            .status(StatusCode::from_u16(*status).unwrap_or(StatusCode::MOVED_PERMANENTLY))
+            .header(header::LOCATION, location.as_str())
+            .header(header::CONTENT_TYPE, "text/html")
+            .body(Body::from(format!("<html><body>Moved to <a href=\"{location}\">{location}</a></body></html>")))
+            .unwrap_or_default(),
         Failure::Garbage => Response::builder()
             .status(StatusCode::OK)
             .header(header::CONTENT_TYPE, "application/json")
