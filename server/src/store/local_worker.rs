@@ -245,6 +245,17 @@ impl Drop for Worker {
 }
 
 fn serve(mut conn: Connection, queue: &Queue) {
+    /// However the thread ends (a bug that panics outside a job too), the
+    /// queue takes no more jobs and the waiting ones hear it stopped.
+    struct Ended<'a>(&'a Queue);
+    impl Drop for Ended<'_> {
+        fn drop(&mut self) {
+            let mut state = self.0.lock();
+            state.closed = true;
+            state.jobs.clear();
+        }
+    }
+    let _ended = Ended(queue);
     let mut state = queue.lock();
     loop {
         let now = Instant::now();
@@ -465,6 +476,26 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
         drop(w);
+    }
+
+    /// Work whose answer panics: after the commit, outside any job.
+    struct AnswerPanics;
+    impl TxWork for AnswerPanics {
+        fn run(self: Box<Self>, _: &Connection) -> (bool, Answer) {
+            (true, Box::new(|_| panic!("a bug after the commit")))
+        }
+        fn fail(self: Box<Self>, _: StoreError) {}
+    }
+
+    /// When the thread itself stops on a bug, callers hear of it at once
+    /// rather than wait for ever.
+    #[tokio::test]
+    async fn a_thread_stopped_by_a_bug_fails_the_next_jobs() {
+        let w = worker();
+        w.queue.push(Job::InTransaction(Box::new(AnswerPanics))).unwrap();
+        let next = tokio::time::timeout(Duration::from_secs(30), w.transaction(insert("a"))).await;
+        assert_eq!(next.expect("the job was left waiting"), Err(stopped()));
+        assert_eq!(w.later("a row".to_owned(), behind("b".to_owned())), Err(stopped()));
     }
 
     /// Transactions sent at once commit together; one that fails (here a
