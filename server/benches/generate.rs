@@ -11,7 +11,7 @@
 use std::time::{Duration, Instant};
 
 use codegenie::assist::{Assistant, GenerateRequest, Progress};
-use codegenie::config::Layers;
+use codegenie::config::{Layers, Source};
 use codegenie_e2e::LspClient;
 use codegenie_model_server::ModelServer;
 use criterion::{Criterion, criterion_group, criterion_main};
@@ -21,13 +21,12 @@ use tokio_util::sync::CancellationToken;
 const TOKEN: &str = "hf_benchTOKEN0123456789";
 
 async fn session(models: &ModelServer, data: &std::path::Path) -> LspClient {
-    let client = LspClient::in_process(|(r, w)| codegenie::lsp::serve(r, w, Layers::default()));
-    let settings = json!({
-        "data_dir": data,
-        "hf": {"url": models.url(), "token": TOKEN},
-        "accounts": {"argon2": {"memory_kib": 1024, "iterations": 1, "parallelism": 1}},
-        "models": codegenie_e2e::hosted_builtins(),
-    });
+    // The data directory, the model server and password hashing are trusted
+    // settings: a config file's, never the editor's.
+    let mut base = Layers::default();
+    base.push_toml(Source::File("bench.toml".into()), &codegenie_e2e::trusted_toml(data, &models.url()));
+    let client = LspClient::in_process(move |(r, w)| codegenie::lsp::serve(r, w, base));
+    let settings = json!({"models": codegenie_e2e::hosted_builtins()});
     client.initialize(json!({"codegenie": settings}), &["utf-16"]).await;
     let user = json!({"email": "ada@example.com", "username": "ada", "password": "correct horse battery"});
     exec(&client, "codegenie.signup", user).await;
@@ -142,8 +141,8 @@ fn bench(c: &mut Criterion) {
     rt.block_on(client.open("file:///b/a.py", "python", 1, "# reverse a string\n"));
 
     let mut layers = Layers::default();
-    layers
-        .push_editor(&json!({"hf": {"url": models.url(), "token": TOKEN}, "models": codegenie_e2e::hosted_builtins()}));
+    layers.push_toml(Source::File("bench.toml".into()), &codegenie_e2e::trusted_toml(data.path(), &models.url()));
+    layers.push_editor(&json!({"models": codegenie_e2e::hosted_builtins()}));
     let settings = layers.load().settings;
     let (assistant, _) = Assistant::new(&settings);
     let request = GenerateRequest {
