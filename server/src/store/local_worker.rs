@@ -250,9 +250,14 @@ fn serve(mut conn: Connection, queue: &Queue) {
     struct Ended<'a>(&'a Queue);
     impl Drop for Ended<'_> {
         fn drop(&mut self) {
-            let mut state = self.0.lock();
-            state.closed = true;
-            state.jobs.clear();
+            let jobs = {
+                let mut state = self.0.lock();
+                state.closed = true;
+                std::mem::take(&mut state.jobs)
+            };
+            // Dropped with the lock released: what a job holds may end
+            // with it.
+            drop(jobs);
         }
     }
     let _ended = Ended(queue);
@@ -495,7 +500,13 @@ mod tests {
         w.queue.push(Job::InTransaction(Box::new(AnswerPanics))).unwrap();
         let next = tokio::time::timeout(Duration::from_secs(30), w.transaction(insert("a"))).await;
         assert_eq!(next.expect("the job was left waiting"), Err(stopped()));
-        assert_eq!(w.later("a row".to_owned(), behind("b".to_owned())), Err(stopped()));
+        // Once the thread has ended, the queue takes nothing more.
+        let started = Instant::now();
+        while w.later("a row".to_owned(), behind("b".to_owned())).is_ok() {
+            assert!(started.elapsed() < Duration::from_secs(30), "the queue still takes jobs");
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        assert_eq!(w.transaction(insert("c")).await, Err(stopped()));
     }
 
     /// Transactions sent at once commit together; one that fails (here a
