@@ -81,6 +81,11 @@ async fn a_redirect_names_the_new_address_and_is_not_followed() {
     assert!(matches!(err, ModelError::Rejected { status: 301, .. }), "{err:?}");
     assert!(err.to_string().contains(&format!("it moved to {location}; set that as the model's url")), "{err}");
     assert_eq!(server.requests().len(), 1);
+    // The address is the server's to choose: a long one is cut short.
+    let location = format!("https://models.example.net/{}", "x".repeat(5_000));
+    let (_, result, _) = failing_once(Failure::Redirect { status: 307, location }).await;
+    let err = result.unwrap_err().to_string();
+    assert!(err.contains("it moved to https://models.example.net/xxx") && err.len() < 400, "{err}");
 }
 
 #[tokio::test]

@@ -484,7 +484,7 @@ impl ModelClient {
             return Err(Failure::Fatal(ModelError::Rejected {
                 endpoint: call.endpoint.display.clone(),
                 status: status.as_u16(),
-                detail: format!(": it moved to {}; set that as the model's url", call.scrub(to)),
+                detail: format!(": it moved to {}; set that as the model's url", call.scrub(&wire::shorten(to))),
             }));
         }
         if !status.is_success() {
