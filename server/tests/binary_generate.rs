@@ -63,18 +63,9 @@ async fn generate_and_explain_over_stdio() {
 
     let range = json!({"start": {"line": 0, "character": 0}, "end": {"line": 3, "character": 0}});
     exec(&client, "codegenie.explain", json!({"uri": "file:///w/a.py", "range": range})).await;
-    let mut from = 0;
-    let mut seen = Vec::new();
-    loop {
-        let (i, m) = client.wait_for("codegenie/explanation", from).await;
-        seen.push(m["params"].clone());
-        if m["params"]["done"] == true {
-            let text = codegenie_e2e::explanation_text(&seen);
-            assert!(text.starts_with("This python code has 3"), "{seen:#?}");
-            break;
-        }
-        from = i + 1;
-    }
+    let seen = client.explanation_until_done().await;
+    let text = codegenie_e2e::explanation_text(&seen);
+    assert!(text.starts_with("This python code has 3"), "{seen:#?}");
     let stderr = client.stderr();
     assert_eq!(client.shutdown().await, Some(0));
     assert!(!stderr.contains(TOKEN), "the token leaked to the log");

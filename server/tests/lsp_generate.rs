@@ -471,16 +471,7 @@ async fn retries_in_a_row_replace_the_text_of_the_broken_attempt() {
     s.open("file:///w/r.py", "python", 1, EXPLAINED).await;
     let reply = exec(&s, "codegenie.explain", json!({"uri": "file:///w/r.py", "range": range(0, 0, 2, 0)}));
     reply.await.unwrap();
-    let mut from = 0;
-    let mut seen = Vec::new();
-    loop {
-        let (i, m) = s.wait_for("codegenie/explanation", from).await;
-        seen.push(m["params"].clone());
-        if m["params"]["done"] == true {
-            break;
-        }
-        from = i + 1;
-    }
+    let seen = s.explanation_until_done().await;
     assert!(seen[0]["append"].as_str().is_some_and(|t| !t.is_empty()), "the broken attempt's text went out: {seen:#?}");
     assert_eq!(codegenie_e2e::explanation_text(&seen), EXPLANATION, "{seen:#?}");
 }
@@ -492,16 +483,7 @@ async fn explain_streams_notifications_to_clients_that_ask() {
     s.open("file:///w/d.py", "python", 1, EXPLAINED).await;
     let reply = exec(&s, "codegenie.explain", json!({"uri": "file:///w/d.py", "range": range(0, 0, 2, 0)}));
     let id = reply.await.unwrap()["id"].clone();
-    let mut from = 0;
-    let mut seen = Vec::new();
-    loop {
-        let (i, m) = s.wait_for("codegenie/explanation", from).await;
-        seen.push(m["params"].clone());
-        if m["params"]["done"] == true {
-            break;
-        }
-        from = i + 1;
-    }
+    let seen = s.explanation_until_done().await;
     let markdown = "This python code has 2 non-empty lines.\n\n- It starts with `def double(x):`.\n\
                     - Each step runs in order, top to bottom.\n\n**Summary:** a short python snippet.";
     assert_eq!(codegenie_e2e::explanation_text(&seen), markdown);

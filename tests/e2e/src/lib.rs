@@ -282,6 +282,21 @@ impl LspClient {
         }
     }
 
+    /// The params of the `codegenie/explanation` notifications, from the
+    /// start of the inbox up to the first with `done: true`.
+    pub async fn explanation_until_done(&self) -> Vec<Value> {
+        let mut from = 0;
+        let mut seen = Vec::new();
+        loop {
+            let (i, m) = self.wait_for("codegenie/explanation", from).await;
+            seen.push(m["params"].clone());
+            if m["params"]["done"] == true {
+                return seen;
+            }
+            from = i + 1;
+        }
+    }
+
     /// `shutdown` then `exit`; waits for the binary to end and returns its
     /// exit code.
     pub async fn shutdown(mut self) -> Option<i32> {
