@@ -83,6 +83,12 @@ async fn every_endpoint_for_two_users() {
     let (last, done) = events.last().unwrap();
     assert_eq!(last, "done", "{events:?}");
     assert!(done["text"].as_str().unwrap().starts_with("    def reverse_a_string"), "{done}");
+    // The streamed text adds up to the answer, and the progress ends with
+    // `done`: the work's last events are not left behind.
+    let progress: Vec<&Value> = events.iter().filter(|(n, _)| n == "progress").map(|(_, d)| d).collect();
+    let streamed: String = progress.iter().filter_map(|p| p["delta"].as_str()).collect();
+    assert_eq!(streamed, done["raw"].as_str().unwrap(), "{events:?}");
+    assert_eq!(progress.last().map(|p| &p["kind"]), Some(&json!("done")), "{events:?}");
     let ada_entry = done["id"].as_str().unwrap().to_owned();
     assert_eq!(events[0].1["id"], ada_entry);
     let events = api.stream("/v1/explain", &bob, json!({"language": "python", "code": "x = 1\ny = 2\n"})).await;

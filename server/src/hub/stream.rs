@@ -124,23 +124,6 @@ async fn start(hub: Hub, token: &str, ip: std::net::IpAddr, work: Work) -> Resul
     Ok(response)
 }
 
-/// Streamed text that is already waiting goes out as one event: under load
-/// a stream sends fewer, larger events and loses nothing. The first other
-/// event found on the way is returned too, to go out right after, in order.
-fn coalesce(first: Event, events: &mut mpsc::UnboundedReceiver<Event>) -> (Event, Option<Event>) {
-    let Event::Streaming { mut chars, mut delta } = first else { return (first, None) };
-    while let Ok(next) = events.try_recv() {
-        match next {
-            Event::Streaming { chars: c, delta: d } => {
-                chars = c;
-                delta.push_str(&d);
-            }
-            other => return (Event::Streaming { chars, delta }, Some(other)),
-        }
-    }
-    (Event::Streaming { chars, delta }, None)
-}
-
 /// A model error as a team member sees it: where the hub's models live
 /// stays on the hub (its log has the whole message).
 fn public_message(e: &crate::models::ModelError) -> String {
@@ -251,11 +234,8 @@ async fn run(
             }
             outcome = &mut call => break outcome,
             Some(progress) = events.recv() => {
-                let (progress, then) = coalesce(progress, &mut events);
-                for progress in std::iter::once(progress).chain(then) {
-                    for out in held.take_in(progress) {
-                        send_progress(&tx, out).await;
-                    }
+                for out in held.take_in(progress) {
+                    send_progress(&tx, out).await;
                 }
             }
             _ = tokio::time::sleep_until(held.at), if held.text.is_some() => {
@@ -265,6 +245,13 @@ async fn run(
             }
         }
     };
+    // The work's last events (the rest of the text, `done`) come with its
+    // end, in the same poll: they are still in the channel.
+    while let Ok(progress) = events.try_recv() {
+        for out in held.take_in(progress) {
+            send_progress(&tx, out).await;
+        }
+    }
     if let Some(text) = held.text.take() {
         send_progress(&tx, text).await;
     }
@@ -313,25 +300,26 @@ mod tests {
         }
     }
 
-    #[test]
-    fn waiting_text_is_merged_and_nothing_is_lost_or_reordered() {
-        let (tx, mut rx) = mpsc::unbounded_channel();
+    /// Text held between sends is merged; nothing is lost or reordered.
+    #[tokio::test]
+    async fn waiting_text_is_merged_and_nothing_is_lost_or_reordered() {
+        let mut held = Held::default();
+        let mut out = Vec::new();
         for e in [
             text(4, "def "),
             text(7, "f()"),
             Event::Retrying { retry: 1, max_retries: 3, delay_ms: 0, reason: "x".into() },
             text(3, "abc"),
+            Event::Done { chars: 3 },
         ] {
-            tx.send(e).unwrap();
+            out.extend(held.take_in(e));
         }
-        let first = rx.try_recv().unwrap();
-        let (merged, then) = coalesce(first, &mut rx);
-        assert_eq!(merged, text(7, "def f()"));
-        assert!(matches!(then, Some(Event::Retrying { retry: 1, .. })));
-        let next = rx.try_recv().unwrap();
-        assert_eq!(coalesce(next, &mut rx), (text(3, "abc"), None));
-        let done = Event::Done { chars: 3 };
-        assert_eq!(coalesce(done.clone(), &mut rx), (done, None));
+        assert_eq!(out.len(), 5, "{out:?}");
+        assert_eq!(out[0], text(4, "def "));
+        assert_eq!(out[1], text(7, "f()"));
+        assert!(matches!(out[2], Event::Retrying { retry: 1, .. }));
+        assert_eq!(out[3], text(3, "abc"));
+        assert_eq!(out[4], Event::Done { chars: 3 });
     }
 
     /// Streamed text goes at once, then at most every `STREAM_EVERY`,
