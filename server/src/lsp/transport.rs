@@ -93,8 +93,9 @@ struct Headers {
     seen: bool,
     /// The most a body may have.
     max_body: usize,
-    /// A body too large to read, skipped to stay in step with the stream.
-    skip: u64,
+    /// The length the block declares, read or not: a body not read is
+    /// skipped, to stay in step with the stream.
+    declared: Option<u64>,
 }
 
 /// The longest header line kept; the rest of a longer one is skipped.
@@ -113,10 +114,13 @@ impl Headers {
         match line.split_once(':') {
             Some((name, value)) if name.trim().eq_ignore_ascii_case("content-length") => {
                 match value.trim().parse::<usize>() {
-                    Ok(n) if n <= self.max_body => self.length = Some(n),
                     Ok(n) => {
-                        self.skip = n as u64;
-                        self.problem = Some(format!("message of {n} bytes is larger than {}", self.max_body));
+                        self.declared = Some(n as u64);
+                        if n <= self.max_body {
+                            self.length = Some(n);
+                        } else {
+                            self.problem = Some(format!("message of {n} bytes is larger than {}", self.max_body));
+                        }
                     }
                     Err(_) => self.problem = Some(format!("bad Content-Length `{}`", value.trim())),
                 }
@@ -139,6 +143,12 @@ impl Headers {
     }
 }
 
+/// A read from the editor failed: the session ends as at the end of input,
+/// and the log says why.
+fn input_failed(e: std::io::Error) {
+    tracing::warn!("cannot read from the editor: {e}");
+}
+
 /// Read one frame's body; `None` at the end of input, `Err` with the error
 /// reply when the headers are malformed (a body too large is skipped).
 async fn read_body<R: AsyncBufRead + Unpin>(reader: &mut R) -> Option<Result<Vec<u8>, Value>> {
@@ -150,7 +160,7 @@ async fn read_body_within<R: AsyncBufRead + Unpin>(reader: &mut R, max_body: usi
     let mut line = Vec::new();
     loop {
         line.clear();
-        if read_line(reader, &mut line).await.ok()? == 0 {
+        if read_line(reader, &mut line).await.map_err(input_failed).ok()? == 0 {
             return None;
         }
         if line.len() > MAX_HEADER_LINE {
@@ -162,19 +172,24 @@ async fn read_body_within<R: AsyncBufRead + Unpin>(reader: &mut R, max_body: usi
             break;
         }
     }
-    if headers.skip > 0 {
-        let skipped = tokio::io::copy(&mut reader.take(headers.skip), &mut tokio::io::sink()).await.ok()?;
-        if skipped < headers.skip {
-            return None;
-        }
-    }
+    let declared = headers.declared;
     Some(match headers.length() {
         Ok(length) => {
             let mut body = vec![0; length];
-            reader.read_exact(&mut body).await.ok()?;
+            reader.read_exact(&mut body).await.map_err(input_failed).ok()?;
             Ok(body)
         }
-        Err(reply) => Err(reply),
+        Err(reply) => {
+            // A body the block declares goes, read or not.
+            if let Some(n) = declared {
+                let skipped =
+                    tokio::io::copy(&mut reader.take(n), &mut tokio::io::sink()).await.map_err(input_failed).ok()?;
+                if skipped < n {
+                    return None;
+                }
+            }
+            Err(reply)
+        }
     })
 }
 
@@ -453,8 +468,9 @@ mod tests {
         }
     }
 
-    /// A body over the limit is skipped, a header line of any length is
-    /// read to its end without being kept: the next message is read.
+    /// A body over the limit, or under a header block with a fault, is
+    /// skipped; a header line of any length is read to its end without
+    /// being kept: the next message is read.
     #[tokio::test]
     async fn after_a_body_too_large_or_a_header_line_too_long_the_next_message_is_read() {
         let good = br#"{"jsonrpc":"2.0","id":1,"method":"x","params":{}}"#;
@@ -467,14 +483,23 @@ mod tests {
         input.extend_from_slice(b"\r\n");
         input.extend_from_slice(format!("Content-Length: {}\r\n\r\n", good.len()).as_bytes());
         input.extend_from_slice(good);
+        // A declared body whose block has another fault is skipped too.
+        for fault in ["no colon here".to_owned(), format!("X-Long: {}", "b".repeat(2 * MAX_HEADER_LINE))] {
+            input.extend_from_slice(format!("Content-Length: {}\r\n{fault}\r\n\r\n", good.len()).as_bytes());
+            input.extend_from_slice(good);
+            input.extend_from_slice(format!("Content-Length: {}\r\n\r\n", good.len()).as_bytes());
+            input.extend_from_slice(good);
+        }
         let mut reader = BufReader::new(&input[..]);
         let mut got = Vec::new();
         while let Some(body) = read_body_within(&mut reader, 100).await {
             got.push(decoded(body));
         }
-        assert_eq!(got.len(), 4, "{got:?}");
-        assert_eq!((code(&got[0]), code(&got[2])), (-32700, -32700));
-        for frame in [&got[1], &got[3]] {
+        assert_eq!(got.len(), 8, "{got:?}");
+        for bad in [&got[0], &got[2], &got[4], &got[6]] {
+            assert_eq!(code(bad), -32700, "{bad:?}");
+        }
+        for frame in [&got[1], &got[3], &got[5], &got[7]] {
             assert!(matches!(frame, Frame::Request(r) if r.method() == "x"), "{frame:?}");
         }
     }
