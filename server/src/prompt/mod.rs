@@ -215,6 +215,13 @@ pub enum Inside {
     String,
 }
 
+/// Line `line` is a shebang (`#!/usr/bin/env python`), an instruction to
+/// the system, not a comment; Rust's inner attribute (`#![…]`, `#! […]`)
+/// is code.
+fn is_shebang(line: usize, text: &str) -> bool {
+    line == 0 && text.strip_prefix("#!").is_some_and(|rest| !rest.trim_start().starts_with('['))
+}
+
 /// Whether the cursor at byte `col` of `line` is in code, a comment or a
 /// string literal, lexing from the nearest checkpoint of `cache` (which
 /// must belong to this version of this document) and adding the ones it
@@ -260,8 +267,7 @@ pub fn inside_at(rope: &Rope, language_id: &str, line: usize, col: usize, cache:
     while !text.is_char_boundary(col) {
         col -= 1;
     }
-    // A shebang, not Rust's inner attribute (`#![…]`).
-    if line == 0 && text.starts_with("#!") && !text.starts_with("#![") {
+    if is_shebang(line, &text) {
         return Inside::Comment;
     }
     let info = lexer.scan(&text[..col]);
@@ -328,7 +334,7 @@ fn lex(
         let text: std::borrow::Cow<str> = slice.into();
         let text = text.trim_end_matches(['\n', '\r']);
         let mut info = lexer.line(text);
-        if n == 0 && text.starts_with("#!") {
+        if is_shebang(n, text) {
             // A shebang line is an instruction to the system, not a comment.
             info = LineInfo { has_code: true, pieces: Vec::new() };
         }

@@ -118,6 +118,9 @@ fn ruby_shell_yaml_r_perl() {
     check("ruby", "=begin\nlong $0comment\n=end\n", "long comment", 3, "");
     check("shellscript", "#!/bin/bash\n# list $0files\n", "list files", 2, "");
     none("shellscript", "#!/bin/bash$0\n");
+    // Rust's inner attribute on the first line is code, and a comment
+    // after it is a prompt.
+    check("rust", "#![allow(dead_code)] // add two $0numbers\n", "add two numbers", 1, "");
     none("shellscript", "echo ${#arr[@]}$0\n");
     none("shellscript", "echo \"# no$0\"\n");
     check("yaml", "key: value\n# add a $0service\n", "add a service", 2, "");
