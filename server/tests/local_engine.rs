@@ -298,6 +298,29 @@ async fn a_second_prompt_reuses_the_cached_prefix() {
     assert_eq!(second.stats.load_ms, 0, "the model stayed loaded");
 }
 
+/// An empty prompt is refused without touching the model's cache: the
+/// next prompt still reuses what was cached before it.
+#[tokio::test]
+async fn an_empty_prompt_is_refused_and_keeps_the_cache() {
+    let Some(gguf) = codegenie_e2e::test_gguf() else { return };
+    let _one = ONE_AT_A_TIME.lock().await;
+    let engine = LocalEngine::new();
+    let local = LocalSettings { context: 2048, ..Default::default() };
+    let sampling = Sampling { max_new_tokens: 4, temperature: 0.0, top_p: 1.0, stop: &[], ignore_eog: false };
+    let run = |prompt: LocalPrompt| {
+        let (engine, gguf, local) = (engine.clone(), gguf.clone(), local.clone());
+        async move { engine.run("smol", gguf, prompt, &local, sampling, &Progress::none(), &CancellationToken::new()).await }
+    };
+    let text = "def add(a, b):\n    return a + b\n\ndef multiply(a, b):\n".to_owned();
+    run(LocalPrompt::Pieces(vec![(text.clone(), false)])).await.unwrap();
+    let Err(refused) = run(LocalPrompt::Pieces(Vec::new())).await else {
+        return; // a model with a BOS token has something to continue from
+    };
+    let again = run(LocalPrompt::Pieces(vec![(text, false)])).await.unwrap();
+    assert!(again.stats.cached_tokens > 10, "the cache was wiped: {:?}", again.stats);
+    assert_eq!(refused, ModelError::EmptyPrompt);
+}
+
 #[tokio::test]
 async fn requests_run_one_at_a_time_in_the_order_they_came() {
     let Some(gguf) = codegenie_e2e::test_gguf() else { return };

@@ -66,6 +66,9 @@ pub enum ModelError {
     )]
     PromptTooLong { tokens: usize, context: usize },
 
+    #[error("the prompt is empty: there is nothing for the model to continue")]
+    EmptyPrompt,
+
     #[error("the model's GGUF file has no chat template; set `raw_format` (its prompt format) for this model")]
     NoChatTemplate,
 
@@ -173,6 +176,7 @@ impl ModelError {
             ModelError::LoadFailed { .. } => "load_failed",
             ModelError::NotEnoughMemory { .. } => "not_enough_memory",
             ModelError::PromptTooLong { .. } => "prompt_too_long",
+            ModelError::EmptyPrompt => "empty_prompt",
             ModelError::NoChatTemplate => "no_chat_template",
             ModelError::Engine(_) => "engine",
             ModelError::Cancelled => "cancelled",

@@ -302,7 +302,7 @@ fn generate(slot: &mut Slot, job: &Job, shared: &Shared) -> Result<Stats, ModelE
     let n_ctx = slot.ctx.n_ctx() as usize;
     if tokens.is_empty() {
         // Nothing to continue from (a model without a BOS token, no text).
-        return Err(ModelError::Engine("the prompt is empty".to_owned()));
+        return Err(ModelError::EmptyPrompt);
     }
     if tokens.len() + 1 >= n_ctx {
         return Err(ModelError::PromptTooLong { tokens: tokens.len(), context: n_ctx });
