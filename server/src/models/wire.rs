@@ -1,8 +1,6 @@
 //! The four wire formats: request bodies and how answers (whole or streamed)
 //! are read.
 
-use std::borrow::Cow;
-
 use serde_json::{Value, json};
 
 use super::{ApiForm, Endpoint, ModelSpec, Task};
@@ -206,13 +204,13 @@ pub enum Piece {
 /// read without building a JSON tree (an answer has an event per token).
 /// Anything else (an error, a surprise) is read as a tree.
 #[derive(serde::Deserialize)]
-struct Chunk<'a> {
-    #[serde(default, borrow)]
-    choices: Vec<ChunkChoice<'a>>,
-    #[serde(default, borrow)]
-    token: Option<ChunkToken<'a>>,
-    #[serde(default, borrow)]
-    generated_text: Option<Cow<'a, str>>,
+struct Chunk {
+    #[serde(default)]
+    choices: Vec<ChunkChoice>,
+    #[serde(default)]
+    token: Option<ChunkToken>,
+    #[serde(default)]
+    generated_text: Option<String>,
     #[serde(default)]
     error: Present,
     #[serde(default)]
@@ -222,25 +220,26 @@ struct Chunk<'a> {
 }
 
 #[derive(serde::Deserialize)]
-struct ChunkChoice<'a> {
-    #[serde(default, borrow)]
-    delta: Option<ChunkDelta<'a>>,
-    #[serde(default, borrow)]
-    text: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
-    finish_reason: Option<Cow<'a, str>>,
+struct ChunkChoice {
+    #[serde(default)]
+    delta: Option<ChunkDelta>,
+    #[serde(default)]
+    text: Option<String>,
+    /// Set (not `null`) on the last event.
+    #[serde(default)]
+    finish_reason: Option<serde::de::IgnoredAny>,
 }
 
 #[derive(serde::Deserialize)]
-struct ChunkDelta<'a> {
-    #[serde(default, borrow)]
-    content: Option<Cow<'a, str>>,
+struct ChunkDelta {
+    #[serde(default)]
+    content: Option<String>,
 }
 
 #[derive(serde::Deserialize)]
-struct ChunkToken<'a> {
-    #[serde(default, borrow)]
-    text: Option<Cow<'a, str>>,
+struct ChunkToken {
+    #[serde(default)]
+    text: Option<String>,
     #[serde(default)]
     special: bool,
 }
@@ -269,16 +268,15 @@ fn quick_piece(format: Format, data: &str) -> Option<Piece> {
                 Format::Chat => choice.delta.and_then(|d| d.content),
                 _ => choice.text,
             }
-            .unwrap_or_default()
-            .into_owned();
+            .unwrap_or_default();
             Some(if choice.finish_reason.is_some() { Piece::Last(text) } else { Piece::Text(text) })
         }
         Format::HfInference | Format::Tgi => {
             if let Some(full) = chunk.generated_text {
-                return Some(Piece::Done(Some(full.into_owned())));
+                return Some(Piece::Done(Some(full)));
             }
             let token = chunk.token?;
-            Some(Piece::Text(if token.special { String::new() } else { token.text.unwrap_or_default().into_owned() }))
+            Some(Piece::Text(if token.special { String::new() } else { token.text.unwrap_or_default() }))
         }
     }
 }
