@@ -402,6 +402,15 @@ async fn a_hosted_model_completes_inline_and_extends_the_selected_completion_ite
     assert_eq!(sent.len(), 2);
     assert!(sent[1].body["inputs"].as_str().unwrap().ends_with("<fim_middle>total = sum"), "{}", sent[1].body);
     assert!(server.inbox().iter().all(|m| m["method"] != "window/showMessage"), "{:?}", server.inbox());
+
+    // An item that does not cover the cursor: the editor would show no
+    // suggestion now, so the model is not asked.
+    let mut params = inline("file:///w/h.py", 1, 10, INVOKED);
+    let elsewhere = json!({"start": {"line": 0, "character": 0}, "end": {"line": 0, "character": 6}});
+    params["context"]["selectedCompletionInfo"] = json!({"range": elsewhere, "text": "prices"});
+    let reply = server.request("textDocument/inlineCompletion", params).await;
+    assert_eq!(reply, Ok(Value::Null));
+    assert_eq!(models.requests().len(), 2, "no model call for an item the editor cannot show");
 }
 
 /// A hosted model that fails: the user is told once, though the error's

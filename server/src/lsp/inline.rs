@@ -46,19 +46,21 @@ impl Server {
         }
         // The editor's completion list is open on an item: the suggestion
         // goes on from that item as if it were accepted, and replaces the
-        // same range (editors show nothing else as a preview).
-        let selected = params.context.selected_completion_info.as_ref().and_then(|info| {
-            let start = line_index::to_char(&doc.rope, convert::pos(info.range.start), enc);
-            let end = line_index::to_char(&doc.rope, convert::pos(info.range.end), enc);
-            let fits = start <= offset && offset <= end && info.text.chars().count() <= MAX_SELECTED_CHARS;
-            fits.then_some((start, end, info))
-        });
-        let (rope, offset) = match selected {
-            Some((start, end, info)) => {
+        // same range (editors show nothing else as a preview). An item that
+        // does not cover the cursor (or too long a one) would hide any
+        // suggestion: the model is not asked.
+        let (rope, offset) = match &params.context.selected_completion_info {
+            Some(info) => {
+                let start = line_index::to_char(&doc.rope, convert::pos(info.range.start), enc);
+                let end = line_index::to_char(&doc.rope, convert::pos(info.range.end), enc);
+                let chars = info.text.chars().count();
+                if !(start <= offset && offset <= end && chars <= MAX_SELECTED_CHARS) {
+                    return Ok(None);
+                }
                 let mut rope = doc.rope.clone();
                 rope.remove(start..end);
                 rope.insert(start, &info.text);
-                (rope, start + info.text.chars().count())
+                (rope, start + chars)
             }
             None => (doc.rope.clone(), offset),
         };
@@ -92,8 +94,8 @@ impl Server {
                 return Ok(None);
             }
         };
-        let (insert_text, range) = match selected {
-            Some((_, _, info)) => (format!("{}{}", info.text, suggestion.text), info.range),
+        let (insert_text, range) = match &params.context.selected_completion_info {
+            Some(info) => (format!("{}{}", info.text, suggestion.text), info.range),
             None => {
                 let cursor = line_index::to_pos(&doc.rope, offset, enc);
                 let cursor = Position::new(cursor.line, cursor.col);
