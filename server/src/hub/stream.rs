@@ -323,8 +323,9 @@ mod tests {
     }
 
     /// Streamed text goes at once, then at most every `STREAM_EVERY`,
-    /// merged; another event takes the held text out before it.
-    #[tokio::test]
+    /// merged; another event takes the held text out before it. (On a
+    /// paused clock: only the sleep moves it.)
+    #[tokio::test(start_paused = true)]
     async fn streamed_text_is_held_and_merged_between_sends() {
         let mut held = Held::default();
         assert_eq!(held.take_in(text(2, "ab")), [text(2, "ab")]);
