@@ -4,9 +4,8 @@
 # callgrind), which the linker then puts first and together (see
 # server/build.rs). Run it after a toolchain or dependency update, after
 # code changes (generic instances' and closures' names change with the code
-# around them), or when
-# `codegenie serve` starts doing different work; it prints how many of the
-# listed functions the binary it measured has.
+# around them), or when `codegenie serve` starts doing different work; it
+# prints how many of the listed functions the binary it measured has.
 #
 #   bash tests/bench/startup-order.sh        # needs valgrind and python3
 set -euo pipefail
