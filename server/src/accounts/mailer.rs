@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use async_trait::async_trait;
 use lettre::message::{Mailbox, MultiPart};
-use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
 use crate::config::SmtpSettings;
 
@@ -108,12 +108,18 @@ impl Mailer for OutboxMailer {
     async fn send(&self, mail: &Mail) -> Result<Delivery, MailError> {
         let message = build(&self.from, mail)?;
         let outbox_error = |reason: String| MailError::Outbox { dir: self.dir.display().to_string(), reason };
-        tokio::fs::create_dir_all(&self.dir).await.map_err(|e| outbox_error(e.to_string()))?;
-        let id = AsyncFileTransport::<Tokio1Executor>::new(&self.dir)
-            .send(message)
+        // Whole or not at all, and the owner's only: a mail carries a
+        // one-time code.
+        // Staged beside the outbox: its readers see only whole mails.
+        let id = crate::store::new_id();
+        let path = self.dir.join(format!("{id}.eml"));
+        let staging = self.dir.with_file_name(format!(".outbox-{id}.tmp"));
+        let (to, bytes) = (path.clone(), message.formatted());
+        tokio::task::spawn_blocking(move || super::saved::write_private_via(&staging, &to, &bytes))
             .await
+            .map_err(|e| outbox_error(e.to_string()))?
             .map_err(|e| outbox_error(e.to_string()))?;
-        Ok(Delivery::Outbox(self.dir.join(format!("{id}.eml"))))
+        Ok(Delivery::Outbox(path))
     }
 }
 
@@ -177,5 +183,12 @@ mod tests {
         assert!(eml.contains("To: ada@example.com"), "{eml}");
         assert!(eml.contains("multipart/alternative"), "{eml}");
         assert!(eml.contains("plain body") && eml.contains("html body"), "{eml}");
+        // A mail may carry a one-time code: the owner's only.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+            assert_eq!((mode(&path), mode(&dir.path().join("outbox"))), (0o600, 0o700));
+        }
     }
 }

@@ -29,9 +29,29 @@ pub fn load(path: &Path) -> Option<SavedLogin> {
 
 /// Write atomically with mode 0600 (a temporary file renamed into place).
 pub fn save(path: &Path, login: &SavedLogin) -> std::io::Result<()> {
+    write_private(path, serde_json::to_string(login).unwrap_or_default().as_bytes())
+}
+
+/// Write `bytes` to `path` whole or not at all (a temporary file renamed
+/// into place), readable by the owner only (0600); the directory is made,
+/// owner-only (0700), when missing.
+pub fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    write_private_via(&path.with_extension(format!("tmp{}", std::process::id())), path, bytes)
+}
+
+/// [`write_private`] through the temporary file `staging` (on the same
+/// file system), for a folder whose readers must see only whole files.
+pub fn write_private_via(staging: &Path, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)?;
-    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder.create(dir)?;
+    let tmp = staging;
     {
         let mut opts = std::fs::OpenOptions::new();
         opts.write(true).create(true).truncate(true);
@@ -40,11 +60,11 @@ pub fn save(path: &Path, login: &SavedLogin) -> std::io::Result<()> {
             use std::os::unix::fs::OpenOptionsExt;
             opts.mode(0o600);
         }
-        let mut f = opts.open(&tmp)?;
-        f.write_all(serde_json::to_string(login).unwrap_or_default().as_bytes())?;
+        let mut f = opts.open(tmp)?;
+        f.write_all(bytes)?;
         f.sync_all()?;
     }
-    std::fs::rename(&tmp, path)
+    std::fs::rename(tmp, path)
 }
 
 /// Forget the saved login (no error when there is none).
